@@ -1,0 +1,325 @@
+"""Tape-based automatic differentiation with MXNet's ``autograd`` API.
+
+Inside ``with autograd.record():`` every op applied to an array that needs a
+gradient (one with ``attach_grad()``, or computed from one) is recorded as a
+:class:`TapeNode` that holds the op's VJP residuals, computed by the same
+compiled call as the forward. ``backward()`` walks the recorded graph in reverse
+through compiled VJP calls (no forward is recomputed) and writes or adds into
+each variable's ``.grad`` according to its ``grad_req``.
+
+A whole hybridized block call is one node, so its backward is one compiled call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_state = threading.local()
+
+
+def _flags() -> list[bool]:
+    if not hasattr(_state, "flags"):
+        _state.flags = [False, False]  # recording, training
+    return _state.flags
+
+
+def is_recording() -> bool:
+    """Whether ops are being recorded for differentiation."""
+    return _flags()[0]
+
+
+def is_training() -> bool:
+    """Whether layers such as Dropout and BatchNorm run in training mode."""
+    return _flags()[1]
+
+
+def set_recording(is_recording: bool) -> bool:  # noqa: A002 - MXNet's name
+    """Set recording on or off; returns the previous value."""
+    flags = _flags()
+    prev, flags[0] = flags[0], bool(is_recording)
+    return prev
+
+
+def set_training(train_mode: bool) -> bool:
+    """Set training mode on or off; returns the previous value."""
+    flags = _flags()
+    prev, flags[1] = flags[1], bool(train_mode)
+    return prev
+
+
+class _Scope:
+    def __init__(self, recording: bool | None, training: bool | None) -> None:
+        self._recording = recording
+        self._training = training
+        self._saved: list[tuple[bool, bool]] = []
+
+    def __enter__(self) -> _Scope:
+        flags = _flags()
+        self._saved.append((flags[0], flags[1]))
+        if self._recording is not None:
+            flags[0] = self._recording
+        if self._training is not None:
+            flags[1] = self._training
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        flags = _flags()
+        flags[0], flags[1] = self._saved.pop()
+
+
+def record(train_mode: bool = True) -> _Scope:
+    """Record ops for ``backward`` (and switch to training mode unless ``train_mode=False``)."""
+    return _Scope(True, train_mode)
+
+
+def pause(train_mode: bool = False) -> _Scope:
+    """Stop recording inside a ``record()`` scope (predict mode unless ``train_mode``)."""
+    return _Scope(False, train_mode)
+
+
+def train_mode() -> _Scope:
+    """Training-mode behaviour of layers, without changing recording."""
+    return _Scope(None, True)
+
+
+def predict_mode() -> _Scope:
+    """Inference-mode behaviour of layers, without changing recording."""
+    return _Scope(None, False)
+
+
+# ---------------------------------------------------------------------------
+# the tape
+
+
+class Variable:
+    """The tape entry of an array marked with ``attach_grad``: where its gradient goes."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+
+class TapeNode:
+    """One recorded call: its VJP closure (residuals inside), inputs and output avals."""
+
+    __slots__ = ("vjp", "parents", "out_avals", "name")
+
+    def __init__(self, vjp: Any, parents: Sequence[tuple], out_avals: Sequence, name: str):
+        self.vjp = vjp
+        self.parents = list(parents)  # per differentiated input: (TapeNode | Variable, index)
+        self.out_avals = list(out_avals)
+        self.name = name
+
+
+@jax.jit
+def _apply_vjp(vjp, cotangents):
+    return vjp(cotangents)
+
+
+def _zeros_like_aval(aval: jax.ShapeDtypeStruct):
+    if jnp.issubdtype(aval.dtype, jnp.inexact):
+        return jnp.zeros(aval.shape, aval.dtype)
+    return np.zeros(aval.shape, jax.dtypes.float0)
+
+
+def _collect(heads: Sequence[tuple]) -> list[TapeNode]:
+    order: list[TapeNode] = []
+    seen: set[int] = set()
+    for head in heads:
+        stack = [(head[0], False)]
+        while stack:
+            node, done = stack.pop()
+            if not isinstance(node, TapeNode):
+                continue
+            if done:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            for parent, _ in node.parents:
+                if isinstance(parent, TapeNode) and id(parent) not in seen:
+                    stack.append((parent, False))
+    return order
+
+
+def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Variable, Any]]:
+    entries = []
+    for i, h in enumerate(heads):
+        entry = getattr(h, "_entry", None)
+        if entry is None:
+            raise ValueError(
+                f"cannot differentiate head {i} (shape {h.shape}): it was not computed inside "
+                "autograd.record() from arrays with attach_grad()"
+            )
+        entries.append(entry)
+    grads: dict[tuple[int, int], Any] = {}
+    leaves: dict[int, tuple[Variable, Any]] = {}
+
+    def add(target, index, value):
+        if isinstance(target, Variable):
+            key = id(target)
+            prev = leaves.get(key)
+            leaves[key] = (target, value if prev is None else prev[1] + value)
+            return
+        key = (id(target), index)
+        prev = grads.get(key)
+        grads[key] = value if prev is None else prev + value
+
+    for h, entry, hg in zip(heads, entries, head_grads):
+        g = jnp.ones(h.shape, h.dtype) if hg is None else _raw(hg).astype(h.dtype)
+        if tuple(g.shape) != tuple(h.shape):
+            raise ValueError(f"head gradient shape {tuple(g.shape)} != head shape {h.shape}")
+        add(entry[0], entry[1], g)
+
+    for node in reversed(_collect(entries)):
+        if node.vjp is None:
+            raise RuntimeError(
+                f"the graph through {node.name} was already freed by a backward pass; "
+                "call backward(retain_graph=True) to differentiate it again"
+            )
+        cts = []
+        for i, aval in enumerate(node.out_avals):
+            g = grads.pop((id(node), i), None)
+            cts.append(_zeros_like_aval(aval) if g is None else g)
+        cts = tuple(cts)
+        if isinstance(node.vjp, _PyVJP):
+            in_cts = node.vjp(cts)
+        else:
+            in_cts = _apply_vjp(node.vjp, cts)
+        if not retain_graph:
+            node.vjp = None
+        for (parent, index), ct in zip(node.parents, in_cts):
+            add(parent, index, ct)
+    return leaves
+
+
+def _raw(x: Any):
+    return x._data if hasattr(x, "_data") else jnp.asarray(x)
+
+
+def _as_list(x: Any) -> list:
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: bool = True) -> None:
+    """Compute gradients of ``heads`` and store them in the variables' ``.grad``.
+
+    ``head_grads`` defaults to ones. ``grad_req='write'`` overwrites,
+    ``'add'`` accumulates, ``'null'`` skips. The recorded graph is freed unless
+    ``retain_graph``.
+    """
+    heads = _as_list(heads)
+    hgs = _as_list(head_grads) or [None] * len(heads)
+    if len(hgs) != len(heads):
+        raise ValueError(f"{len(heads)} heads but {len(hgs)} head gradients")
+    leaves = _run_backward(heads, hgs, retain_graph)
+    for var, grad in leaves.values():
+        var.array._accumulate_grad(grad)
+
+
+def grad(heads, variables, head_grads=None, retain_graph: bool | None = None,
+         create_graph: bool = False, train_mode: bool = True):
+    """Gradients of ``heads`` with respect to ``variables``, returned (not stored).
+
+    Higher-order gradients (``create_graph=True``) are not supported.
+    """
+    if create_graph:
+        raise NotImplementedError("autograd.grad(create_graph=True) is not supported yet")
+    from .ndarray.ndarray import NDArray
+
+    heads = _as_list(heads)
+    single = not isinstance(variables, (list, tuple))
+    variables = _as_list(variables)
+    hgs = _as_list(head_grads) or [None] * len(heads)
+    leaves = _run_backward(heads, hgs, bool(retain_graph))
+    out = []
+    for v in variables:
+        entry = getattr(v, "_entry", None)
+        if entry is None or not isinstance(entry[0], Variable):
+            raise ValueError("autograd.grad: every variable needs attach_grad() first")
+        found = leaves.get(id(entry[0]))
+        value = found[1] if found is not None else jnp.zeros(v.shape, v.dtype)
+        out.append(NDArray(value.astype(v.dtype), ctx=v.context))
+    return out[0] if single else out
+
+
+def mark_variables(variables, gradients, grad_reqs: str | Sequence[str] = "write") -> None:
+    """Mark arrays as variables whose gradients go into ``gradients``."""
+    variables = _as_list(variables)
+    gradients = _as_list(gradients)
+    reqs = [grad_reqs] * len(variables) if isinstance(grad_reqs, str) else list(grad_reqs)
+    for var, g, req in zip(variables, gradients, reqs):
+        var._mark_variable(g, req)
+
+
+def get_symbol(x):  # pragma: no cover - MXNet debugging helper
+    """Not supported: the tape holds compiled VJPs, not a symbol graph."""
+    raise NotImplementedError("autograd.get_symbol is not supported")
+
+
+class Function:
+    """User-defined differentiable function (MXNet's ``autograd.Function``).
+
+    Subclass and implement ``forward(self, *inputs)`` and ``backward(self,
+    *output_grads)`` on NDArrays; ``save_for_backward`` keeps values.
+    """
+
+    def __init__(self) -> None:
+        self.saved_tensors: tuple = ()
+
+    def save_for_backward(self, *args: Any) -> None:
+        self.saved_tensors = args
+
+    def forward(self, *inputs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, *output_grads):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, *inputs):
+        from .ndarray.ndarray import NDArray
+
+        with pause():
+            outputs = self.forward(*inputs)
+        single = not isinstance(outputs, (list, tuple))
+        outs = [outputs] if single else list(outputs)
+        if is_recording() and any(getattr(x, "_entry", None) is not None for x in inputs):
+            func = self
+
+            def vjp(cts):
+                with pause():
+                    grads = func.backward(*[NDArray(c) for c in cts])
+                grads = grads if isinstance(grads, (list, tuple)) else (grads,)
+                return tuple(g._data for g in grads)
+
+            diff = [x for x in inputs if getattr(x, "_entry", None) is not None]
+            node = TapeNode(_PyVJP(vjp, [i for i, x in enumerate(inputs) if x in diff]),
+                            [x._entry for x in diff],
+                            [jax.ShapeDtypeStruct(o.shape, o.dtype) for o in outs],
+                            type(self).__name__)
+            for i, o in enumerate(outs):
+                o._entry = (node, i)
+        return outs[0] if single else outs
+
+
+class _PyVJP:
+    """A Python backward (``autograd.Function``) standing in for a compiled VJP."""
+
+    def __init__(self, fn, positions):
+        self.fn = fn
+        self.positions = positions
+
+    def __call__(self, cts):
+        grads = self.fn(cts)
+        return tuple(grads[i] for i in self.positions)

@@ -1,0 +1,423 @@
+"""``NDArray``: MXNet's mutable n-dimensional array, as a handle over an immutable ``jax.Array``.
+
+In-place syntax (``x[:] = v``, ``x += 1``, ``copyto``) swaps the handle's value.
+Basic slicing on the first axis (``x[1]``, ``x[1:3]``) returns a *view*: writing
+into it writes into the parent, as in MXNet. Arithmetic broadcasts
+(``broadcast_add`` and friends); comparisons give 0/1 in the input dtype.
+Defaults follow MXNet 1.x: float32 unless a dtype is given (even from float64 or
+int64 numpy data), and no zero-dim arrays (full reductions have shape ``(1,)``).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import autograd
+from ..base import MXNetError
+from ..context import Context, current_context
+
+_DEFAULT_DTYPE = np.float32
+
+
+def _np_dtype(dtype: Any) -> np.dtype:
+    if dtype is None:
+        return np.dtype(_DEFAULT_DTYPE)
+    return np.dtype(dtype)
+
+
+class NDArray:
+    """An n-dimensional array on a context (MXNet's ``mx.nd.NDArray``)."""
+
+    __slots__ = ("_value", "_ctx", "_grad", "_grad_req", "_entry", "_base", "_index",
+                 "__weakref__")
+    __array_priority__ = 1000.0
+
+    def __init__(self, data: Any, ctx: Context | None = None) -> None:
+        self._value = data if isinstance(data, jax.Array) else jnp.asarray(data)
+        self._ctx = ctx
+        self._grad: NDArray | None = None
+        self._grad_req = "null"
+        self._entry: tuple | None = None
+        self._base: NDArray | None = None
+        self._index: Any = None
+
+    # ------------------------------------------------------------------ data
+    @property
+    def _data(self) -> jax.Array:
+        if self._base is not None:
+            return self._base._data[self._index]
+        return self._value
+
+    def _set_data(self, value: jax.Array) -> None:
+        """Replace the contents (same shape) — the primitive behind every in-place write."""
+        if self._base is not None:
+            base = self._base
+            base._set_data(base._data.at[self._index].set(value.astype(base.dtype)))
+        else:
+            self._value = value
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The array's shape."""
+        return tuple(self._data.shape)
+
+    @property
+    def dtype(self) -> type:
+        """The numpy scalar type of the elements (``numpy.float32``), as in MXNet."""
+        return np.dtype(self._data.dtype).type
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def context(self) -> Context:
+        """The array's context (device)."""
+        return self._ctx if self._ctx is not None else current_context()
+
+    ctx = context
+
+    @property
+    def stype(self) -> str:
+        return "default"
+
+    @property
+    def handle(self) -> NDArray:
+        return self
+
+    @property
+    def T(self) -> NDArray:
+        """Transpose (reversed axes)."""
+        return _op("transpose")(self)
+
+    def asnumpy(self) -> np.ndarray:
+        """A numpy copy of the data (waits for the computation)."""
+        return np.array(self._data, copy=True)
+
+    def asscalar(self) -> Any:
+        """The value of a size-1 array as a numpy scalar."""
+        if self.size != 1:
+            raise ValueError(f"asscalar needs an array of size 1, this one has shape {self.shape}")
+        return self.asnumpy().reshape(())[()]
+
+    def item(self) -> Any:
+        return self.asscalar().item()
+
+    def wait_to_read(self) -> None:
+        """Block until the value is computed."""
+        jax.block_until_ready(self._data)
+
+    def wait_to_write(self) -> None:
+        self.wait_to_read()
+
+    def tolist(self) -> list:
+        return self.asnumpy().tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self.asnumpy()
+        return out if dtype is None else out.astype(dtype)
+
+    # --------------------------------------------------------------- copies
+    def copy(self) -> NDArray:
+        """A new array with the same contents (and context)."""
+        return _op("_copy")(self)
+
+    def copyto(self, other: NDArray | Context) -> NDArray:
+        """Copy into ``other`` (an NDArray of the same shape) or onto a context."""
+        if isinstance(other, Context):
+            return NDArray(jax.device_put(self._data, other.jax_device), ctx=other)
+        if other.shape != self.shape:
+            raise ValueError(f"copyto: shape {self.shape} does not match target {other.shape}")
+        other._set_data(jax.device_put(self._data.astype(other._data.dtype),
+                                       other.context.jax_device))
+        return other
+
+    def as_in_context(self, context: Context) -> NDArray:
+        """This array if it is on ``context`` already, else a copy there."""
+        if context == self.context:
+            return self
+        out = self.copyto(context)
+        out._entry = self._entry
+        return out
+
+    as_in_ctx = as_in_context
+
+    def astype(self, dtype: Any, copy: bool = True) -> NDArray:
+        """Cast to ``dtype`` (no copy if ``copy=False`` and already that type)."""
+        if not copy and np.dtype(dtype) == np.dtype(self.dtype):
+            return self
+        return _op("cast")(self, dtype=np.dtype(dtype).name)
+
+    def detach(self) -> NDArray:
+        """The same values, cut from the autograd graph."""
+        return NDArray(self._data, ctx=self._ctx)
+
+    def reshape(self, *shape: Any, **kwargs: Any) -> NDArray:
+        """Reshape with MXNet's special codes (0, -1, -2, -3, -4); ``reverse=`` accepted."""
+        if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
+            shape = tuple(shape[0])
+        if "shape" in kwargs:
+            shape = tuple(kwargs.pop("shape"))
+        return _op("reshape")(self, shape=shape, **kwargs)
+
+    def zeros_like(self) -> NDArray:
+        return _op("zeros_like")(self)
+
+    def ones_like(self) -> NDArray:
+        return _op("ones_like")(self)
+
+    # -------------------------------------------------------------- autograd
+    def attach_grad(self, grad_req: str = "write", stype: str | None = None) -> None:
+        """Allocate ``.grad`` and mark this array as a variable for autograd."""
+        self._mark_variable(NDArray(jnp.zeros(self.shape, self._data.dtype), ctx=self._ctx),
+                            grad_req)
+
+    def _mark_variable(self, grad: NDArray, grad_req: str) -> None:
+        if grad_req not in ("write", "add", "null"):
+            raise ValueError(f"grad_req must be 'write', 'add' or 'null', got {grad_req!r}")
+        self._grad = grad
+        self._grad_req = grad_req
+        self._entry = None if grad_req == "null" else (autograd.Variable(self), 0)
+
+    def _accumulate_grad(self, value: jax.Array) -> None:
+        if self._grad is None or self._grad_req == "null":
+            return
+        value = value.astype(self._grad._data.dtype)
+        if self._grad_req == "add":
+            self._grad._set_data(self._grad._data + value)
+        else:
+            self._grad._set_data(value)
+
+    @property
+    def grad(self) -> NDArray | None:
+        """The gradient buffer filled by ``backward`` (None before ``attach_grad``)."""
+        return self._grad
+
+    def backward(self, out_grad: NDArray | None = None, retain_graph: bool = False,
+                 train_mode: bool = True) -> None:
+        """``autograd.backward([self], [out_grad])``."""
+        autograd.backward([self], None if out_grad is None else [out_grad],
+                          retain_graph=retain_graph, train_mode=train_mode)
+
+    # -------------------------------------------------------------- indexing
+    def __getitem__(self, key: Any) -> NDArray:
+        if isinstance(key, NDArray) or isinstance(key, np.ndarray) or (
+            isinstance(key, tuple) and any(isinstance(k, (NDArray, np.ndarray, list)) for k in key)
+        ) or isinstance(key, list):
+            return self._index_op(key)
+        if self._is_first_axis_basic(key) and not autograd.is_recording():
+            view = NDArray.__new__(NDArray)
+            NDArray.__init__(view, jnp.zeros(()), ctx=self._ctx)
+            view._value = None
+            view._base, view._index = self, key
+            if view._data.ndim == 0:
+                view._index = slice(key, key + 1 if key != -1 else None)
+            return view
+        return self._index_op(key)
+
+    @staticmethod
+    def _is_first_axis_basic(key: Any) -> bool:
+        if isinstance(key, bool):
+            return False
+        if isinstance(key, numbers.Integral):
+            return True
+        return isinstance(key, slice) and key.step in (None, 1)
+
+    def _index_op(self, key: Any) -> NDArray:
+        from lowering.ops.indexing import encode_index
+
+        encoded, arrays = encode_index(key)
+        arrays = [a if isinstance(a, NDArray) else NDArray(jnp.asarray(a), ctx=self._ctx)
+                  for a in arrays]
+        return _op("_index")(self, *arrays, key=encoded)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        from lowering.ops.indexing import encode_index
+
+        if isinstance(value, NDArray):
+            v = value._data
+        else:
+            v = jnp.asarray(np.asarray(value), dtype=self._data.dtype)
+        if isinstance(key, slice) and key == slice(None):
+            if tuple(v.shape) != self.shape:
+                try:
+                    v = jnp.broadcast_to(v, self.shape)
+                except ValueError:
+                    raise ValueError(
+                        f"cannot assign a value of shape {tuple(v.shape)} to an array of shape "
+                        f"{self.shape}"
+                    ) from None
+            self._set_data(v.astype(self._data.dtype))
+            return
+        encoded, arrays = encode_index(key)
+        raw = [a._data if isinstance(a, NDArray) else jnp.asarray(a) for a in arrays]
+        from lowering import registry
+
+        op = registry.get("_index_assign")
+        try:
+            new = op.impl(self._data, v, *raw, num_args=2 + len(raw), key=encoded)
+        except (ValueError, IndexError, TypeError) as err:
+            raise MXNetError(f"setting x[{key!r}] on shape {self.shape}: {err}") from None
+        self._set_data(new)
+
+    # ------------------------------------------------------------ operators
+    def _binary(self, other: Any, array_op: str, scalar_op: str, reverse: bool = False):
+        if isinstance(other, NDArray):
+            return _op(array_op)(other, self) if reverse else _op(array_op)(self, other)
+        if isinstance(other, numbers.Number) or isinstance(other, np.generic):
+            return _op(scalar_op)(self, scalar=other)
+        if isinstance(other, (np.ndarray, list, tuple)):
+            other = NDArray(jnp.asarray(np.asarray(other), dtype=self._data.dtype), ctx=self._ctx)
+            return _op(array_op)(other, self) if reverse else _op(array_op)(self, other)
+        return NotImplemented
+
+    def __add__(self, o): return self._binary(o, "broadcast_add", "_plus_scalar")
+    def __radd__(self, o): return self._binary(o, "broadcast_add", "_plus_scalar", True)
+    def __sub__(self, o): return self._binary(o, "broadcast_sub", "_minus_scalar")
+    def __rsub__(self, o): return self._binary(o, "broadcast_sub", "_rminus_scalar", True)
+    def __mul__(self, o): return self._binary(o, "broadcast_mul", "_mul_scalar")
+    def __rmul__(self, o): return self._binary(o, "broadcast_mul", "_mul_scalar", True)
+    def __truediv__(self, o): return self._binary(o, "broadcast_div", "_div_scalar")
+    def __rtruediv__(self, o): return self._binary(o, "broadcast_div", "_rdiv_scalar", True)
+    def __mod__(self, o): return self._binary(o, "broadcast_mod", "_mod_scalar")
+    def __rmod__(self, o): return self._binary(o, "broadcast_mod", "_rmod_scalar", True)
+    def __pow__(self, o): return self._binary(o, "broadcast_power", "_power_scalar")
+    def __rpow__(self, o): return self._binary(o, "broadcast_power", "_rpower_scalar", True)
+    def __eq__(self, o): return self._binary(o, "broadcast_equal", "_equal_scalar")
+    def __ne__(self, o): return self._binary(o, "broadcast_not_equal", "_not_equal_scalar")
+    def __gt__(self, o): return self._binary(o, "broadcast_greater", "_greater_scalar")
+    def __ge__(self, o): return self._binary(o, "broadcast_greater_equal", "_greater_equal_scalar")
+    def __lt__(self, o): return self._binary(o, "broadcast_lesser", "_lesser_scalar")
+    def __le__(self, o): return self._binary(o, "broadcast_lesser_equal", "_lesser_equal_scalar")
+    __div__ = __truediv__
+    __rdiv__ = __rtruediv__
+    __hash__ = object.__hash__
+
+    def __neg__(self): return _op("negative")(self)
+    def __pos__(self): return self
+    def __abs__(self): return _op("abs")(self)
+
+    def _inplace(self, result: NDArray) -> NDArray:
+        if result is NotImplemented:
+            return result
+        self._set_data(result._data.astype(self._data.dtype))
+        self._entry = result._entry
+        return self
+
+    def __iadd__(self, o): return self._inplace(self.__add__(o))
+    def __isub__(self, o): return self._inplace(self.__sub__(o))
+    def __imul__(self, o): return self._inplace(self.__mul__(o))
+    def __itruediv__(self, o): return self._inplace(self.__truediv__(o))
+    def __imod__(self, o): return self._inplace(self.__mod__(o))
+    __idiv__ = __itruediv__
+
+    def __bool__(self) -> bool:
+        if self.size == 1:
+            return bool(self.asscalar())
+        if self.size == 0:
+            return False
+        raise ValueError("the truth value of an NDArray with more than one element is ambiguous")
+
+    def __float__(self) -> float:
+        return float(self.asscalar())
+
+    def __int__(self) -> int:
+        return int(self.asscalar())
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d array")
+        return self.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        shape = "x".join(str(d) for d in self.shape)
+        return f"\n{self.asnumpy()}\n<NDArray {shape} @{self.context}>"
+
+    def __reduce__(self):
+        return (_rebuild, (self.asnumpy(), str(self.context.device_type),
+                           self.context.device_id))
+
+
+def _rebuild(data: np.ndarray, device_type: str, device_id: int) -> NDArray:
+    return NDArray(jnp.asarray(data), ctx=Context(device_type, device_id))
+
+
+_OP_CACHE: dict[str, Any] = {}
+
+
+def _op(name: str):
+    fn = _OP_CACHE.get(name)
+    if fn is None:
+        from lowering import registry
+
+        from ..op_functions import make_function
+
+        fn = _OP_CACHE[name] = make_function(registry.get(name), name, symbolic=False)
+    return fn
+
+
+# Op-backed methods: x.sum(axis=1) is nd.sum(x, axis=1).
+_METHODS = (
+    "sum", "mean", "max", "min", "prod", "nansum", "nanprod", "norm", "argmax", "argmin",
+    "argmax_channel", "exp", "expm1", "log", "log2", "log10", "log1p", "sqrt", "rsqrt", "cbrt",
+    "rcbrt", "square", "reciprocal", "abs", "sign", "round", "rint", "fix", "floor", "ceil",
+    "trunc", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+    "arcsinh", "arccosh", "arctanh", "degrees", "radians", "relu", "sigmoid", "softmax",
+    "log_softmax", "softmin", "transpose", "expand_dims", "squeeze", "flatten", "clip",
+    "take", "pick", "one_hot", "split", "slice", "slice_axis", "slice_like", "tile", "repeat",
+    "flip", "broadcast_to", "broadcast_like", "broadcast_axes", "topk", "sort", "argsort",
+    "swapaxes", "reshape_like", "diag", "shape_array", "size_array",
+)
+
+
+def _make_method(name: str):
+    def method(self, *args, **kwargs):
+        return _op(name)(self, *args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = f"``nd.{name}(self, ...)``."
+    return method
+
+
+for _name in _METHODS:
+    if not hasattr(NDArray, _name):
+        setattr(NDArray, _name, _make_method(_name))
+
+
+def _place(value: jax.Array, ctx: Context) -> jax.Array:
+    device = ctx.jax_device
+    if getattr(value, "devices", None) and device in value.devices():
+        return value
+    return jax.device_put(value, device)
+
+
+def array(source: Any, ctx: Context | None = None, dtype: Any = None) -> NDArray:
+    """An NDArray from a list, numpy array, scalar or NDArray.
+
+    The dtype is float32 unless ``dtype`` is given, even for float64/int64 numpy
+    sources; an NDArray source keeps its dtype.
+    """
+    ctx = ctx or current_context()
+    if isinstance(source, NDArray):
+        dt = np.dtype(dtype) if dtype is not None else np.dtype(source.dtype)
+        return NDArray(_place(source._data.astype(dt), ctx), ctx=ctx)
+    if isinstance(source, jax.Array):
+        dt = np.dtype(dtype) if dtype is not None else np.dtype(source.dtype)
+        return NDArray(_place(source.astype(dt), ctx), ctx=ctx)
+    data = np.asarray(source, dtype=_np_dtype(dtype))
+    if data.ndim == 0:
+        data = data.reshape((1,))
+    return NDArray(jax.device_put(data, ctx.jax_device), ctx=ctx)

@@ -1,0 +1,52 @@
+"""Global random state: ``mx.random.seed`` and the keys eager random ops consume.
+
+Eager random ops (initializers, ``nd.random.*``, eager dropout) split a key off
+the global key; compiled graphs take a fresh key as an input on every call, so
+runs are reproducible after ``seed(n)`` and dropout differs from step to step.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import jax
+import numpy as np
+
+_state = threading.local()
+
+
+def _key_state() -> list:
+    if not hasattr(_state, "key"):
+        _state.key = [None, 0]
+    return _state.key
+
+
+def seed(seed_state: int, ctx: object = "all") -> None:
+    """Seed the global generator (``ctx`` is accepted for MXNet compatibility)."""
+    state = _key_state()
+    state[0] = jax.random.key(int(seed_state))
+    state[1] = 0
+    np.random.seed(int(seed_state) % (2**32))
+
+
+def next_key() -> jax.Array:
+    """A fresh PRNG key, derived from the global key without reusing it."""
+    state = _key_state()
+    if state[0] is None:
+        state[0] = jax.random.key(np.random.randint(0, 2**31 - 1))
+    state[1] += 1
+    return jax.random.fold_in(state[0], state[1])
+
+
+def uniform(*args, **kwargs):
+    """``mx.random.uniform`` (same as ``mx.nd.random.uniform``)."""
+    from .ndarray import random as _random
+
+    return _random.uniform(*args, **kwargs)
+
+
+def normal(*args, **kwargs):
+    """``mx.random.normal`` (same as ``mx.nd.random.normal``)."""
+    from .ndarray import random as _random
+
+    return _random.normal(*args, **kwargs)

@@ -1,0 +1,335 @@
+"""Gathering, selection, sorting and NDArray indexing.
+
+MXNet semantics kept here: ``take`` and ``pick`` clip out-of-range indices by
+default (``mode='clip'``; ``'wrap'`` wraps), and accept float indices;
+``where``'s condition has the shape of ``x`` or is 1-D over the first axis;
+index outputs (``topk``, ``argsort``) are float32 unless ``dtype`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax import lax
+
+from ..attrs import BOOL, DTYPE, FLOAT, INT, OPT_INT, STR, Attr, Kind
+from ..registry import OpError, register
+
+_MODES = ("clip", "wrap", "raise")
+
+
+def _index_array(indices, size, mode):
+    idx = indices
+    if jnp.issubdtype(idx.dtype, jnp.floating):
+        idx = jnp.floor(idx)
+    idx = idx.astype(jnp.int32)
+    if mode == "wrap":
+        return jnp.mod(idx, size)
+    return jnp.clip(idx, 0, size - 1)
+
+
+@register(
+    "take",
+    inputs=("a", "indices"),
+    attrs={"axis": Attr(INT, 0), "mode": Attr(STR, "clip", _MODES)},
+)
+def take(a, indices, axis, mode):
+    """Gather slices of ``a`` along ``axis`` at ``indices`` (out-of-range clipped or wrapped)."""
+    axis = axis % a.ndim
+    idx = _index_array(indices, a.shape[axis], mode)
+    return jnp.take(a, idx, axis=axis)
+
+
+@register(
+    "pick",
+    inputs=("data", "index"),
+    attrs={
+        "axis": Attr(OPT_INT, -1),
+        "keepdims": Attr(BOOL, False),
+        "mode": Attr(STR, "clip", _MODES),
+    },
+)
+def pick(data, index, axis, keepdims, mode):
+    """One element per position along ``axis``: ``out[i, j] = data[i, index[i, j], j]``."""
+    if axis is None:
+        data = data.reshape(-1)
+        axis = 0
+    axis = axis % data.ndim
+    expected = data.shape[:axis] + data.shape[axis + 1 :]
+    if tuple(index.shape) not in (expected, data.shape[:axis] + (1,) + data.shape[axis + 1 :]):
+        raise OpError(
+            f"operator pick: index shape {tuple(index.shape)} must be {expected} for data "
+            f"shape {tuple(data.shape)} and axis {axis}"
+        )
+    idx = _index_array(index.reshape(expected), data.shape[axis], mode)
+    out = jnp.take_along_axis(data, jnp.expand_dims(idx, axis), axis=axis)
+    return out if keepdims else jnp.squeeze(out, axis=axis)
+
+
+@register(
+    "one_hot",
+    inputs=("indices",),
+    attrs={
+        "depth": Attr(INT),
+        "on_value": Attr(FLOAT, 1.0),
+        "off_value": Attr(FLOAT, 0.0),
+        "dtype": Attr(DTYPE, "float32"),
+    },
+    differentiable=False,
+)
+def one_hot(indices, depth, on_value, off_value, dtype):
+    """One-hot rows of length ``depth``; out-of-range indices give all ``off_value``."""
+    idx = indices.astype(jnp.int32)
+    hot = idx[..., None] == jnp.arange(depth, dtype=jnp.int32)
+    return jnp.where(hot, on_value, off_value).astype(dtype)
+
+
+@register("where", inputs=("condition", "x", "y"))
+def where(condition, x, y):
+    """``x`` where ``condition`` is non-zero, else ``y``.
+
+    ``condition`` has the shape of ``x``, or is 1-D of length ``x.shape[0]`` and
+    selects whole rows.
+    """
+    if x.shape != y.shape:
+        raise OpError(f"operator where: x {tuple(x.shape)} and y {tuple(y.shape)} differ")
+    if condition.shape != x.shape:
+        if condition.ndim == 1 and condition.shape[0] == x.shape[0]:
+            condition = condition.reshape((-1,) + (1,) * (x.ndim - 1))
+        else:
+            raise OpError(
+                f"operator where: condition shape {tuple(condition.shape)} must equal x shape "
+                f"{tuple(x.shape)} or be ({x.shape[0]},)"
+            )
+    return jnp.where(condition != 0, x, y)
+
+
+@register("clip", attrs={"a_min": Attr(FLOAT), "a_max": Attr(FLOAT)})
+def clip(data, a_min, a_max):
+    """Clamp to ``[a_min, a_max]``; the gradient is zero outside the range."""
+    return jnp.clip(data, jnp.asarray(a_min, data.dtype), jnp.asarray(a_max, data.dtype))
+
+
+def _topk_outputs(attrs):
+    return 2 if attrs["ret_typ"] == "both" else 1
+
+
+@register(
+    "topk",
+    attrs={
+        "axis": Attr(OPT_INT, -1),
+        "k": Attr(INT, 1),
+        "ret_typ": Attr(STR, "indices", ("value", "indices", "mask", "both")),
+        "is_ascend": Attr(BOOL, False),
+        "dtype": Attr(DTYPE, "float32"),
+    },
+    num_outputs=_topk_outputs,
+)
+def topk(data, axis, k, ret_typ, is_ascend, dtype):
+    """The ``k`` largest (or smallest) entries along ``axis``: values, indices, both or a mask."""
+    if axis is None:
+        data = data.reshape(-1)
+        axis = 0
+    axis = axis % data.ndim
+    moved = jnp.moveaxis(data, axis, -1)
+    keyed = moved if is_ascend else -moved
+    order = jnp.argsort(keyed, axis=-1, stable=True)[..., :k]
+    values = jnp.take_along_axis(moved, order, axis=-1)
+    if ret_typ == "mask":
+        mask = jnp.zeros(moved.shape, data.dtype)
+        mask = jnp.put_along_axis(mask, order, 1, axis=-1, inplace=False)
+        return lax.stop_gradient(jnp.moveaxis(mask, -1, axis))
+    indices = lax.stop_gradient(jnp.moveaxis(order, -1, axis).astype(dtype))
+    values = jnp.moveaxis(values, -1, axis)
+    if ret_typ == "value":
+        return values
+    if ret_typ == "indices":
+        return indices
+    return values, indices
+
+
+@register("sort", attrs={"axis": Attr(OPT_INT, -1), "is_ascend": Attr(BOOL, True)})
+def sort(data, axis, is_ascend):
+    """Sorted copy along ``axis``."""
+    if axis is None:
+        data, axis = data.reshape(-1), 0
+    out = jnp.sort(data, axis=axis)
+    return out if is_ascend else jnp.flip(out, axis=axis)
+
+
+@register(
+    "argsort",
+    attrs={"axis": Attr(OPT_INT, -1), "is_ascend": Attr(BOOL, True), "dtype": Attr(DTYPE, "float32")},
+    differentiable=False,
+)
+def argsort(data, axis, is_ascend, dtype):
+    """Indices that sort ``data`` along ``axis`` (float32 by default)."""
+    if axis is None:
+        data, axis = data.reshape(-1), 0
+    keyed = data if is_ascend else -data
+    return jnp.argsort(keyed, axis=axis, stable=True).astype(dtype)
+
+
+def _seq_inputs(attrs):
+    return ("data", "sequence_length") if attrs["use_sequence_length"] else ("data",)
+
+
+def _seq_positions(data, axis):
+    shape = [1] * data.ndim
+    shape[axis] = data.shape[axis]
+    return jnp.arange(data.shape[axis]).reshape(shape)
+
+
+def _seq_lengths(data, lengths, axis):
+    batch_axis = 1 - axis
+    shape = [1] * data.ndim
+    shape[batch_axis] = data.shape[batch_axis]
+    return lengths.astype(jnp.int32).reshape(shape)
+
+
+_SEQ_ATTRS = {"use_sequence_length": Attr(BOOL, False), "axis": Attr(INT, 0)}
+
+
+@register(
+    "SequenceMask",
+    inputs=("data", "sequence_length"),
+    attrs={**_SEQ_ATTRS, "value": Attr(FLOAT, 0.0)},
+    active_inputs=_seq_inputs,
+)
+def sequence_mask(data, sequence_length=None, *, use_sequence_length, axis, value):
+    """Set steps at or beyond each sequence's length to ``value`` (time on ``axis`` 0 or 1)."""
+    if not use_sequence_length:
+        return data
+    keep = _seq_positions(data, axis) < _seq_lengths(data, sequence_length, axis)
+    return jnp.where(keep, data, jnp.asarray(value, data.dtype))
+
+
+@register(
+    "SequenceLast",
+    inputs=("data", "sequence_length"),
+    attrs=_SEQ_ATTRS,
+    active_inputs=_seq_inputs,
+)
+def sequence_last(data, sequence_length=None, *, use_sequence_length, axis):
+    """The last valid step of each sequence (the last step when lengths are not used)."""
+    if not use_sequence_length:
+        return jnp.take(data, data.shape[axis] - 1, axis=axis)
+    moved = jnp.moveaxis(data, axis, 0)
+    last = sequence_length.astype(jnp.int32) - 1
+    return moved[last, jnp.arange(moved.shape[1])]
+
+
+@register(
+    "SequenceReverse",
+    inputs=("data", "sequence_length"),
+    attrs=_SEQ_ATTRS,
+    active_inputs=_seq_inputs,
+)
+def sequence_reverse(data, sequence_length=None, *, use_sequence_length, axis):
+    """Reverse each sequence's first ``length`` steps (time on axis 0), leaving padding in place."""
+    if not use_sequence_length:
+        return jnp.flip(data, axis=0)
+    steps = data.shape[0]
+    t = jnp.arange(steps)[:, None]
+    length = sequence_length.astype(jnp.int32)[None, :]
+    src = jnp.where(t < length, length - 1 - t, t)
+    src = src.reshape(src.shape + (1,) * (data.ndim - 2))
+    return jnp.take_along_axis(data, jnp.broadcast_to(src, data.shape), axis=0)
+
+
+# ---------------------------------------------------------------------------
+# NDArray / Symbol indexing (``x[key]`` and ``x[key] = v``)
+
+INDEX_KEY = Kind("index", lambda v: v)
+"""An encoded index (see ``encode_index``); internal, never read from JSON."""
+
+
+def encode_index(key, num_arrays_before: int = 1):
+    """Turn a Python index into a hashable attr plus the list of array positions.
+
+    Returns ``(encoded, arrays)``: ``encoded`` is a tuple whose items are ints,
+    ``None``, ``Ellipsis`` (as ``"..."``), ``("s", start, stop, step)`` for slices
+    and ``("a", j)`` for the j-th index array (input ``num_arrays_before + j``);
+    ``arrays`` are the index arrays in order.
+    """
+    if not isinstance(key, tuple):
+        key = (key,)
+    encoded = []
+    arrays = []
+    for item in key:
+        if isinstance(item, slice):
+            encoded.append(("s", item.start, item.stop, item.step))
+        elif item is None:
+            encoded.append(None)
+        elif item is Ellipsis:
+            encoded.append("...")
+        elif isinstance(item, (int,)) and not isinstance(item, bool):
+            encoded.append(int(item))
+        else:
+            encoded.append(("a", len(arrays)))
+            arrays.append(item)
+    return tuple(encoded), arrays
+
+
+def _decode(encoded, arrays):
+    out = []
+    for item in encoded:
+        if isinstance(item, tuple) and item[0] == "s":
+            out.append(slice(item[1], item[2], item[3]))
+        elif isinstance(item, tuple) and item[0] == "a":
+            idx = arrays[item[1]]
+            if jnp.issubdtype(idx.dtype, jnp.floating):
+                idx = idx.astype(jnp.int32)
+            out.append(idx)
+        elif item == "...":
+            out.append(Ellipsis)
+        else:
+            out.append(item)
+    return tuple(out)
+
+
+def _check_int_index(data, encoded):
+    pos = 0
+    for item in encoded:
+        if isinstance(item, int) and not isinstance(item, bool):
+            if pos >= data.ndim or not -data.shape[pos] <= item < data.shape[pos]:
+                raise OpError(
+                    f"index {item} is out of bounds for axis {pos} with size "
+                    f"{data.shape[pos] if pos < data.ndim else 0} (shape {tuple(data.shape)})"
+                )
+        if item is not None:
+            pos += 1
+
+
+@register("_index", inputs=("*data",), attrs={"num_args": Attr(INT), "key": Attr(INDEX_KEY)})
+def index(*data, num_args, key):
+    """``data[0][key]`` with index arrays ``data[1:]``; a rank-0 result becomes shape (1,)."""
+    _check_int_index(data[0], key)
+    out = data[0][_decode(key, data[1:])]
+    return out.reshape((1,)) if out.ndim == 0 else out
+
+
+@register(
+    "_index_assign",
+    inputs=("*data",),
+    attrs={"num_args": Attr(INT), "key": Attr(INDEX_KEY)},
+)
+def index_assign(*data, num_args, key):
+    """``data[0]`` with ``data[0][key] = data[1]`` (index arrays ``data[2:]``), out of place."""
+    target, value = data[0], data[1]
+    _check_int_index(target, key)
+    idx = _decode(key, data[2:])
+    region = jnp.shape(target[idx])
+    value = jnp.asarray(value, dtype=target.dtype)
+    if value.shape != region:
+        try:
+            value = jnp.broadcast_to(value.reshape(value.shape) if value.ndim else value, region)
+        except ValueError:
+            squeezed = value.reshape(region) if value.size == jnp.size(target[idx]) else None
+            if squeezed is None:
+                raise OpError(
+                    f"cannot assign a value of shape {tuple(value.shape)} to a region of shape "
+                    f"{tuple(region)} of an array of shape {tuple(target.shape)}"
+                ) from None
+            value = squeezed
+    return target.at[idx].set(value)
+

@@ -1,0 +1,333 @@
+"""Neural-network operators emitted by the Gluon layers and losses.
+
+``FullyConnected`` keeps MXNet's weight layout ``(num_hidden, in_units)`` and
+flattens its input to 2-D unless ``flatten=False``. ``Dropout`` is the identity
+unless training (or ``mode='always'``) and scales kept units by ``1/(1-p)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ..attrs import BOOL, DTYPE, FLOAT, INT, OPT_FLOAT, SHAPE, STR, Attr
+from ..registry import OpError, register
+
+# ---------------------------------------------------------------------------
+# dense
+
+
+def _fc_inputs(attrs):
+    return ("data", "weight") if attrs["no_bias"] else ("data", "weight", "bias")
+
+
+def _fc_shapes(attrs, shapes):
+    data = shapes[0]
+    if data is None:
+        return shapes
+    in_units = math.prod(data[1:]) if attrs["flatten"] else data[-1]
+    out = list(shapes)
+    out[1] = (attrs["num_hidden"], in_units)
+    if len(out) > 2:
+        out[2] = (attrs["num_hidden"],)
+    return out
+
+
+@register(
+    "FullyConnected",
+    inputs=("data", "weight", "bias"),
+    attrs={
+        "num_hidden": Attr(INT),
+        "no_bias": Attr(BOOL, False),
+        "flatten": Attr(BOOL, True),
+    },
+    active_inputs=_fc_inputs,
+    infer_shapes=_fc_shapes,
+)
+def fully_connected(data, weight, bias=None, *, num_hidden, no_bias, flatten):
+    """``y = x W^T + b`` with ``W`` of shape ``(num_hidden, in_units)``.
+
+    With ``flatten=True`` the input is reshaped to ``(batch, -1)`` first;
+    otherwise the product runs over the last axis and keeps the leading ones.
+    """
+    x = data.reshape(data.shape[0], -1) if flatten else data
+    if weight.shape != (num_hidden, x.shape[-1]):
+        raise OpError(
+            f"operator FullyConnected: input shape {tuple(data.shape)} needs weight shape "
+            f"({num_hidden}, {x.shape[-1]}), got weight shape {tuple(weight.shape)}"
+        )
+    out = jnp.matmul(x, weight.T)
+    if bias is not None:
+        if bias.shape != (num_hidden,):
+            raise OpError(
+                f"operator FullyConnected: bias shape {tuple(bias.shape)} must be ({num_hidden},)"
+            )
+        out = out + bias
+    return out
+
+
+@register(
+    "dot",
+    inputs=("lhs", "rhs"),
+    attrs={
+        "transpose_a": Attr(BOOL, False),
+        "transpose_b": Attr(BOOL, False),
+        "forward_stype": Attr(STR, "None"),
+    },
+)
+def dot(lhs, rhs, transpose_a, transpose_b, forward_stype):
+    """Tensor dot: the last axis of ``lhs`` with the first axis of ``rhs``.
+
+    ``transpose_a``/``transpose_b`` reverse all axes of that operand first (the
+    ordinary matrix transpose in 2-D).
+    """
+    a = jnp.transpose(lhs) if transpose_a else lhs
+    b = jnp.transpose(rhs) if transpose_b else rhs
+    if a.shape[-1] != b.shape[0]:
+        raise OpError(
+            f"operator dot: lhs {tuple(lhs.shape)} and rhs {tuple(rhs.shape)} do not match "
+            f"(transpose_a={transpose_a}, transpose_b={transpose_b})"
+        )
+    if a.ndim == 1 and b.ndim == 1:
+        return jnp.dot(a, b).reshape((1,))
+    return jnp.tensordot(a, b, axes=1)
+
+
+@register(
+    "batch_dot",
+    inputs=("lhs", "rhs"),
+    attrs={
+        "transpose_a": Attr(BOOL, False),
+        "transpose_b": Attr(BOOL, False),
+        "forward_stype": Attr(STR, "None"),
+    },
+)
+def batch_dot(lhs, rhs, transpose_a, transpose_b, forward_stype):
+    """Batched matrix product over the leading axes; flags transpose the last two axes."""
+    a = jnp.swapaxes(lhs, -1, -2) if transpose_a else lhs
+    b = jnp.swapaxes(rhs, -1, -2) if transpose_b else rhs
+    if a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
+        raise OpError(
+            f"operator batch_dot: lhs {tuple(lhs.shape)} and rhs {tuple(rhs.shape)} do not match "
+            f"(transpose_a={transpose_a}, transpose_b={transpose_b})"
+        )
+    return jnp.matmul(a, b)
+
+
+@register(
+    "_linalg_gemm2",
+    inputs=("A", "B"),
+    attrs={
+        "transpose_a": Attr(BOOL, False),
+        "transpose_b": Attr(BOOL, False),
+        "alpha": Attr(FLOAT, 1.0),
+        "axis": Attr(INT, -2),
+    },
+    aliases=("linalg_gemm2",),
+)
+def linalg_gemm2(A, B, transpose_a, transpose_b, alpha, axis):
+    """``alpha * op(A) @ op(B)`` on the matrices formed by axes ``(axis, -1)``."""
+    a = jnp.moveaxis(A, axis, -2)
+    b = jnp.moveaxis(B, axis, -2)
+    a = jnp.swapaxes(a, -1, -2) if transpose_a else a
+    b = jnp.swapaxes(b, -1, -2) if transpose_b else b
+    return jnp.moveaxis(alpha * jnp.matmul(a, b), -2, axis)
+
+
+# ---------------------------------------------------------------------------
+# activations
+
+
+def _softrelu(x):
+    return jax.nn.softplus(x)
+
+
+_ACTIVATIONS = {
+    "relu": jax.nn.relu,
+    "sigmoid": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "softrelu": _softrelu,
+    "softsign": lambda x: x / (1 + jnp.abs(x)),
+}
+
+
+@register("Activation", attrs={"act_type": Attr(STR, choices=tuple(_ACTIVATIONS))})
+def activation(data, act_type):
+    """Element-wise ``relu``, ``sigmoid``, ``tanh``, ``softrelu`` (log(1+e^x)) or ``softsign``."""
+    return _ACTIVATIONS[act_type](data)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_LAMBDA = 1.0507009873554804934193349852946
+
+
+def _leaky_inputs(attrs):
+    return ("data", "gamma") if attrs["act_type"] == "prelu" else ("data",)
+
+
+def _leaky_shapes(attrs, shapes):
+    out = list(shapes)
+    if attrs["act_type"] == "prelu" and shapes[0] is not None and out[1] is None:
+        out[1] = (shapes[0][1],) if len(shapes[0]) > 1 else (1,)
+    return out
+
+
+@register(
+    "LeakyReLU",
+    inputs=("data", "gamma"),
+    attrs={
+        "act_type": Attr(STR, "leaky", ("leaky", "prelu", "elu", "selu", "gelu", "rrelu")),
+        "slope": Attr(FLOAT, 0.25),
+        "lower_bound": Attr(FLOAT, 0.125),
+        "upper_bound": Attr(FLOAT, 0.334),
+    },
+    active_inputs=_leaky_inputs,
+    infer_shapes=_leaky_shapes,
+    needs_rng=True,
+    needs_training=True,
+)
+def leaky_relu(data, gamma=None, *, act_type, slope, lower_bound, upper_bound, key, training):
+    """Leaky family: ``leaky`` (slope*x below 0), ``prelu`` (learned ``gamma`` per channel,
+    axis 1), ``elu`` (slope*(e^x-1)), ``selu``, ``gelu`` (erf form), ``rrelu`` (random slope
+    in [lower, upper] when training, their mean otherwise)."""
+    if act_type == "leaky":
+        return jnp.where(data > 0, data, slope * data)
+    if act_type == "prelu":
+        if gamma.ndim == 1 and data.ndim > 1 and gamma.shape[0] == data.shape[1]:
+            g = gamma.reshape((1, -1) + (1,) * (data.ndim - 2))
+        else:
+            g = gamma
+        return jnp.where(data > 0, data, g * data)
+    if act_type == "elu":
+        return jnp.where(data > 0, data, slope * jnp.expm1(jnp.minimum(data, 0)))
+    if act_type == "selu":
+        neg = _SELU_ALPHA * jnp.expm1(jnp.minimum(data, 0))
+        return _SELU_LAMBDA * jnp.where(data > 0, data, neg)
+    if act_type == "gelu":
+        return 0.5 * data * (1 + lax.erf(data / math.sqrt(2.0)))
+    if training:
+        s = jax.random.uniform(key, data.shape, data.dtype, lower_bound, upper_bound)
+    else:
+        s = (lower_bound + upper_bound) / 2
+    return jnp.where(data > 0, data, s * data)
+
+
+def _softmax_inputs(attrs):
+    return ("data", "length") if attrs["use_length"] else ("data",)
+
+
+_SOFTMAX_ATTRS = {
+    "axis": Attr(INT, -1),
+    "temperature": Attr(OPT_FLOAT, None),
+    "dtype": Attr(DTYPE, "None"),
+    "use_length": Attr(BOOL, False),
+}
+
+
+def _softmax_family(name, sign, log):
+    def op(data, length=None, *, axis, temperature, dtype, use_length):
+        x = data if dtype in (None, "None") else data.astype(dtype)
+        if temperature is not None and temperature != 1.0:
+            x = x / temperature
+        x = sign * x
+        mask = None
+        if use_length:
+            positions = jnp.arange(x.shape[axis]).reshape(
+                [-1 if i == axis % x.ndim else 1 for i in range(x.ndim)]
+            )
+            lens = jnp.expand_dims(length.astype(jnp.int32), axis % x.ndim)
+            mask = positions < lens
+        if log:
+            out = jax.nn.log_softmax(x, axis=axis, where=mask)
+        else:
+            out = jax.nn.softmax(x, axis=axis, where=mask)
+        if mask is not None:
+            out = jnp.where(mask, out, 0)
+        return out
+
+    op.__doc__ = f"``{name}`` along ``axis`` with optional temperature and length masking."
+    return op
+
+
+register("softmax", inputs=("data", "length"), attrs=_SOFTMAX_ATTRS,
+         active_inputs=_softmax_inputs)(_softmax_family("softmax", 1, False))
+register("log_softmax", inputs=("data", "length"), attrs=_SOFTMAX_ATTRS,
+         active_inputs=_softmax_inputs)(_softmax_family("log_softmax", 1, True))
+register("softmin", inputs=("data", "length"), attrs=_SOFTMAX_ATTRS,
+         active_inputs=_softmax_inputs)(_softmax_family("softmin", -1, False))
+
+
+@register("softmax_cross_entropy", inputs=("data", "label"))
+def softmax_cross_entropy(data, label):
+    """Sum over the batch of ``-log softmax(data)[label]``; shape (1,)."""
+    logp = jax.nn.log_softmax(data, axis=-1)
+    picked = jnp.take_along_axis(logp, label.astype(jnp.int32)[:, None], axis=-1)
+    return -jnp.sum(picked).reshape((1,))
+
+
+@register(
+    "Dropout",
+    attrs={
+        "p": Attr(FLOAT, 0.5),
+        "mode": Attr(STR, "training", ("training", "always")),
+        "axes": Attr(SHAPE, ()),
+        "cudnn_off": Attr(BOOL, False),
+    },
+    needs_rng=True,
+    needs_training=True,
+)
+def dropout(data, p, mode, axes, cudnn_off, key, training):
+    """Zero each unit with probability ``p`` and scale the rest by ``1/(1-p)``.
+
+    Identity unless training (or ``mode='always'``). ``axes`` share one mask
+    value along those axes (variational dropout).
+    """
+    if not (training or mode == "always") or p == 0:
+        return data
+    if p >= 1:
+        return jnp.zeros_like(data)
+    mask_shape = tuple(1 if i in {a % data.ndim for a in axes} else d
+                       for i, d in enumerate(data.shape))
+    keep = jax.random.bernoulli(key, 1.0 - p, mask_shape)
+    return jnp.where(keep, data / (1.0 - p), 0).astype(data.dtype)
+
+
+@register(
+    "L2Normalization",
+    attrs={"eps": Attr(FLOAT, 1e-10), "mode": Attr(STR, "instance", ("instance", "channel", "spatial"))},
+)
+def l2_normalization(data, eps, mode):
+    """Divide by the L2 norm over all but axis 0 (instance), axis 1 (channel) or axes 2+ (spatial)."""
+    if mode == "instance":
+        axes = tuple(range(1, data.ndim))
+    elif mode == "channel":
+        axes = (1,)
+    else:
+        axes = tuple(range(2, data.ndim))
+    return data / jnp.sqrt(jnp.sum(data * data, axis=axes, keepdims=True) + eps)
+
+
+def _embedding_shapes(attrs, shapes):
+    out = list(shapes)
+    out[1] = (attrs["input_dim"], attrs["output_dim"])
+    return out
+
+
+@register(
+    "Embedding",
+    inputs=("data", "weight"),
+    attrs={
+        "input_dim": Attr(INT),
+        "output_dim": Attr(INT),
+        "dtype": Attr(DTYPE, "float32"),
+        "sparse_grad": Attr(BOOL, False),
+    },
+    infer_shapes=_embedding_shapes,
+)
+def embedding(data, weight, input_dim, output_dim, dtype, sparse_grad):
+    """Rows of ``weight`` at the (clipped, possibly float) indices ``data``."""
+    idx = jnp.clip(data.astype(jnp.int32), 0, input_dim - 1)
+    return jnp.take(weight, idx, axis=0)
