@@ -12,7 +12,9 @@ from .image import (
     imdecode,
     imread,
     imresize,
+    imrotate,
     random_crop,
+    random_rotate,
     random_size_crop,
     resize_short,
     scale_down,
@@ -30,4 +32,6 @@ __all__ = [
     "color_normalize",
     "random_size_crop",
     "copyMakeBorder",
+    "imrotate",
+    "random_rotate",
 ]

@@ -469,3 +469,85 @@ def random_lighting(x, alpha_std: float = 0.05, rng=None):
     """PCA lighting noise with ``alpha ~ N(0, alpha_std)`` for each of R, G, B."""
     alpha = _rng(rng).normal(0.0, alpha_std, size=3)
     return adjust_lighting(x, alpha)
+
+
+# ---------------------------------------------------------------------------------------
+# rotation (mx.image.imrotate)
+
+
+def _bilinear_sample(src: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """``nd.BilinearSampler``: sample NCHW ``src`` at normalized grid (N, H, W) coords.
+
+    Coordinates in [-1, 1] map to pixel centres 0 .. size-1; points outside the image
+    contribute zeros.
+    """
+    n, c, h, w = src.shape
+    x = (gx + 1) * (w - 1) / 2
+    y = (gy + 1) * (h - 1) / 2
+    x0 = np.floor(x).astype(np.int64)
+    y0 = np.floor(y).astype(np.int64)
+    out = np.zeros((n, c) + gx.shape[1:], dtype=np.float32)
+    bidx = np.arange(n)[:, None, None]
+    for dy in (0, 1):
+        for dx in (0, 1):
+            xi = x0 + dx
+            yi = y0 + dy
+            wgt = (1 - np.abs(x - xi)) * (1 - np.abs(y - yi))
+            valid = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+            vals = src[bidx, :, np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]  # N,H,W,C
+            vals = np.moveaxis(vals, -1, 1)
+            out += (np.where(valid, wgt, 0.0).astype(np.float32))[:, None] * vals
+    return out
+
+
+def imrotate(src: np.ndarray, rotation_degrees, zoom_in: bool = False,
+             zoom_out: bool = False) -> np.ndarray:
+    """Rotate float32 CHW images (or an NCHW batch) by degrees, anticlockwise, about the
+    centre (MXNet ``image.imrotate``); ``zoom_in`` crops away the empty corners,
+    ``zoom_out`` shrinks the image so that it fits entirely."""
+    if zoom_in and zoom_out:
+        raise ValueError("`zoom_in` and `zoom_out` cannot be both True")
+    if src.dtype != np.float32:
+        raise TypeError("Only `float32` images are supported by this function")
+    expanded = False
+    if src.ndim == 3:
+        expanded = True
+        src = src[None]
+        if not np.isscalar(rotation_degrees) and np.ndim(rotation_degrees) != 0:
+            raise TypeError(
+                "When a single image is passed the rotation angle is required to be a scalar."
+            )
+    elif src.ndim != 4:
+        raise ValueError("Only 3D and 4D are supported by this function")
+    deg = np.asarray(rotation_degrees, dtype=np.float32)
+    if deg.ndim == 0:
+        deg = np.full((len(src),), deg, dtype=np.float32)
+    if len(src) != len(deg):
+        raise ValueError("The number of images must be equal to the number of rotation angles")
+    rad = (np.float32(np.pi) * deg / np.float32(180)).reshape(-1, 1, 1)
+    _, _, h, w = src.shape
+    hscale = float(h - 1) / 2
+    wscale = float(w - 1) / 2
+    hm = (np.arange(h, dtype=np.float32).reshape(h, 1) - hscale)[None].repeat(w, axis=2)
+    wm = (np.arange(w, dtype=np.float32).reshape(1, w) - wscale)[None].repeat(h, axis=1)
+    ca, sa = np.cos(rad), np.sin(rad)
+    wrot = (wm * ca - hm * sa) / wscale
+    hrot = (wm * sa + hm * ca) / hscale
+    if zoom_in or zoom_out:
+        hf, wf = np.float32(h), np.float32(w)
+        rho = np.sqrt(hf * hf + wf * wf)
+        ang = np.arctan(hf / wf)
+        c1x = np.abs(rho * np.cos(ang + np.abs(rad)))
+        c1y = np.abs(rho * np.sin(ang + np.abs(rad)))
+        c2x = np.abs(rho * np.cos(ang - np.abs(rad)))
+        c2y = np.abs(rho * np.sin(ang - np.abs(rad)))
+        max_x = np.maximum(c1x, c2x)
+        max_y = np.maximum(c1y, c2y)
+        if zoom_out:
+            scale = np.maximum(max_x / wf, max_y / hf)
+        else:
+            scale = np.minimum(wf / max_x, hf / max_y)
+        wrot = wrot * scale
+        hrot = hrot * scale
+    out = _bilinear_sample(src.astype(np.float32), wrot, hrot)
+    return out[0] if expanded else out

@@ -34,6 +34,8 @@ __all__ = [
     "color_normalize",
     "random_size_crop",
     "copyMakeBorder",
+    "imrotate",
+    "random_rotate",
 ]
 
 _PIL_HINT = (
@@ -271,3 +273,20 @@ def random_size_crop(src: Any, size: tuple, area: Any, ratio: tuple, interp: int
             out = fixed_crop(src, x0, y0, new_w, new_h, size, interp)
             return out, (x0, y0, new_w, new_h)
     return center_crop(src, size, interp)
+
+
+def imrotate(src: Any, rotation_degrees: Any, zoom_in: bool = False, zoom_out: bool = False):
+    """Rotate a float32 CHW image or NCHW batch by ``rotation_degrees`` (scalar, or one
+    angle per image) about its centre; see MXNet's ``image.imrotate``."""
+    return like(_ops.imrotate(to_numpy(src), to_numpy(rotation_degrees) if
+                              is_ndarray(rotation_degrees) else rotation_degrees,
+                              zoom_in, zoom_out), src)
+
+
+def random_rotate(src: Any, angle_limits: tuple, zoom_in: bool = False, zoom_out: bool = False):
+    """Rotate by an angle drawn uniformly from ``angle_limits`` (one per image of a batch)."""
+    if len(src.shape) == 3:
+        rotation_degrees = np.random.uniform(*angle_limits)
+    else:
+        rotation_degrees = np.random.uniform(*angle_limits, size=src.shape[0])
+    return imrotate(src, rotation_degrees, zoom_in=zoom_in, zoom_out=zoom_out)

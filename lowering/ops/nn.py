@@ -81,19 +81,24 @@ def fully_connected(data, weight, bias=None, *, num_hidden, no_bias, flatten):
 def dot(lhs, rhs, transpose_a, transpose_b, forward_stype):
     """Tensor dot: the last axis of ``lhs`` with the first axis of ``rhs``.
 
-    ``transpose_a``/``transpose_b`` reverse all axes of that operand first (the
-    ordinary matrix transpose in 2-D).
+    The flags transpose the operand seen as a matrix: ``transpose_a`` views
+    ``lhs`` as ``(shape[0], prod(shape[1:]))`` and transposes it, so the
+    contraction runs over ``lhs``'s *first* axis and the output keeps
+    ``lhs.shape[1:]`` in their original order; ``transpose_b`` contracts over
+    ``rhs``'s *last* axis and keeps ``rhs.shape[:-1]``. In 2-D this is the
+    ordinary matrix transpose. ``(4,3,2)`` and ``(5,4)`` with both flags give
+    ``(3,2,5)``. Two 1-D inputs give shape ``(1,)``.
     """
-    a = jnp.transpose(lhs) if transpose_a else lhs
-    b = jnp.transpose(rhs) if transpose_b else rhs
-    if a.shape[-1] != b.shape[0]:
+    a_axis = 0 if transpose_a else lhs.ndim - 1
+    b_axis = rhs.ndim - 1 if transpose_b else 0
+    if lhs.shape[a_axis] != rhs.shape[b_axis]:
         raise OpError(
             f"operator dot: lhs {tuple(lhs.shape)} and rhs {tuple(rhs.shape)} do not match "
             f"(transpose_a={transpose_a}, transpose_b={transpose_b})"
         )
-    if a.ndim == 1 and b.ndim == 1:
-        return jnp.dot(a, b).reshape((1,))
-    return jnp.tensordot(a, b, axes=1)
+    if lhs.ndim == 1 and rhs.ndim == 1:
+        return jnp.dot(lhs, rhs).reshape((1,))
+    return jnp.tensordot(lhs, rhs, axes=([a_axis], [b_axis]))
 
 
 @register(
@@ -164,6 +169,28 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_LAMBDA = 1.0507009873554804934193349852946
 
 
+@jax.custom_vjp
+def _selu(x):
+    neg = _SELU_ALPHA * jnp.expm1(jnp.minimum(x, 0))
+    return _SELU_LAMBDA * jnp.where(x > 0, x, neg)
+
+
+def _selu_fwd(x):
+    y = _selu(x)
+    return y, y
+
+
+def _selu_bwd(y, g):
+    # MXNet 1.9 (mshadow_op::selu_grad applied to the output y): lambda for y > 0,
+    # lambda * (alpha + y) otherwise. For y <= 0 the true derivative is y + lambda*alpha;
+    # MXNet's formula is kept because programs are checked against its gradients.
+    slope = jnp.where(y > 0, _SELU_LAMBDA, _SELU_LAMBDA * (_SELU_ALPHA + y))
+    return (g * slope.astype(g.dtype),)
+
+
+_selu.defvjp(_selu_fwd, _selu_bwd)
+
+
 def _leaky_inputs(attrs):
     return ("data", "gamma") if attrs["act_type"] == "prelu" else ("data",)
 
@@ -192,7 +219,10 @@ def _leaky_shapes(attrs, shapes):
 def leaky_relu(data, gamma=None, *, act_type, slope, lower_bound, upper_bound, key, training):
     """Leaky family: ``leaky`` (slope*x below 0), ``prelu`` (learned ``gamma`` per channel,
     axis 1), ``elu`` (slope*(e^x-1)), ``selu``, ``gelu`` (erf form), ``rrelu`` (random slope
-    in [lower, upper] when training, their mean otherwise)."""
+    in [lower, upper] when training, their mean otherwise).
+
+    ``selu``'s gradient follows MXNet: ``lambda * (alpha + y)`` for outputs ``y <= 0``
+    (not the true derivative ``y + lambda * alpha``)."""
     if act_type == "leaky":
         return jnp.where(data > 0, data, slope * data)
     if act_type == "prelu":
@@ -204,8 +234,7 @@ def leaky_relu(data, gamma=None, *, act_type, slope, lower_bound, upper_bound, k
     if act_type == "elu":
         return jnp.where(data > 0, data, slope * jnp.expm1(jnp.minimum(data, 0)))
     if act_type == "selu":
-        neg = _SELU_ALPHA * jnp.expm1(jnp.minimum(data, 0))
-        return _SELU_LAMBDA * jnp.where(data > 0, data, neg)
+        return _selu(data)
     if act_type == "gelu":
         return 0.5 * data * (1 + lax.erf(data / math.sqrt(2.0)))
     if training:

@@ -301,6 +301,7 @@ def _adamw(weight32, grad, mean, var, scale, lr, beta1, beta2, epsilon, wd, eta,
         jnp.where(ok, new_w, w),
         jnp.where(ok, new_mean, mean),
         jnp.where(ok, new_var, var),
+        ok,
     )
 
 
@@ -325,7 +326,7 @@ def adamw_update(weight, grad, mean, var, rescale_grad, lr, beta1, beta2, epsilo
         var = beta2 * var + (1 - beta2) * g * g
         weight = weight - eta * (lr * mean / (sqrt(var) + epsilon) + wd * weight)
     """
-    new_w, new_mean, new_var = _adamw(
+    new_w, new_mean, new_var, _ = _adamw(
         weight, grad, mean, var, rescale_grad, lr, beta1, beta2, epsilon, wd, eta, clip_gradient
     )
     return new_w.astype(weight.dtype), new_mean.astype(mean.dtype), new_var.astype(var.dtype)
@@ -347,10 +348,10 @@ def mp_adamw_update(weight, grad, mean, var, weight32, rescale_grad, lr, beta1, 
     ``new_weight = cast(new_weight32)``; skipped (inputs returned) when ``rescale_grad``
     is NaN, Inf or 0.
     """
-    w32, new_mean, new_var = _adamw(
+    w32, new_mean, new_var, ok = _adamw(
         weight32, grad, mean, var, rescale_grad, lr, beta1, beta2, epsilon, wd, eta, clip_gradient
     )
-    new_weight = jnp.where(jnp.array_equal(w32, weight32), weight, w32.astype(weight.dtype))
+    new_weight = jnp.where(ok, w32.astype(weight.dtype), weight)
     return new_weight, new_mean, new_var, w32
 
 

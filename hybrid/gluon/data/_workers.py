@@ -1,0 +1,562 @@
+"""Worker pools behind ``DataLoader(num_workers > 0)``.
+
+Process workers
+---------------
+JAX does not survive ``fork``, so workers are fresh interpreters started with
+``subprocess`` (no ``fork`` of the JAX-holding parent, no re-import of the user's
+``__main__`` unless the pickled dataset refers to it).  A worker runs
+``_worker_boot.py``, which registers light stand-ins for the ``hybrid`` and
+``hybrid.gluon`` packages (their real ``__init__`` would import JAX; it is run
+only if user code actually touches an attribute of them), so a worker imports
+numpy and the data modules only.
+
+* The dataset and ``batchify_fn`` are pickled once per pool.  NDArrays and
+  ``jax.Array`` values inside them are pickled as numpy arrays; numpy arrays of
+  1 MiB or more are written once to a file in ``/dev/shm`` that every worker maps
+  copy-on-write (the file is unlinked as soon as all workers have mapped it).
+* Each worker has a task pipe and a result pipe.  Batch ``i`` of an epoch goes to
+  worker ``i % num_workers``.  Results are pickled with protocol 5; their numpy
+  buffers travel out of band (no extra copy).  A reader thread in the main process
+  drains the result pipes as soon as data arrives, so workers never wait for the
+  training loop.
+* A worker's exception is sent back with its traceback text and re-raised in the
+  main process (same exception type when it can be pickled).  A worker that dies
+  closes its result pipe; the main process notices at once and raises a
+  ``RuntimeError`` naming the worker, its pid and exit status.  A worker that hangs
+  raises ``multiprocessing.TimeoutError`` after ``timeout`` seconds.
+* Workers exit when their task pipe closes: on ``shutdown()``, when the pool is
+  garbage collected (``weakref.finalize``), at interpreter exit, and when the main
+  process dies.  Workers ignore SIGINT, so Ctrl-C interrupts only the main process,
+  which then shuts the pool down.
+
+Thread workers (``thread_pool=True``) run the same tasks on a thread pool.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as _FutureTimeout
+from multiprocessing import TimeoutError as MPTimeoutError
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as _mp_wait
+from typing import Any
+
+import numpy as np
+
+from ...image._array import is_jax_array, is_ndarray, new_ndarray, to_numpy
+
+_BOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker_boot.py")
+SHM_THRESHOLD = 1 << 20
+_START_TIMEOUT = 120.0
+
+
+# ---------------------------------------------------------------------------------------
+# pickling helpers (also imported by the worker side)
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def _attach_shared_array(path: str, dtype: str, shape: tuple) -> np.ndarray:
+    """Map a numpy array written by :class:`DatasetPickler` (copy-on-write, writable)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return np.empty(shape, dtype=np.dtype(dtype))
+        mm = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
+    return np.frombuffer(mm, dtype=np.dtype(dtype)).reshape(shape)
+
+
+def _shm_dir() -> str | None:
+    d = "/dev/shm"
+    return d if os.path.isdir(d) and os.access(d, os.W_OK) else None
+
+
+class DatasetPickler(pickle.Pickler):
+    """Pickler for what is sent to workers: NDArrays become numpy, big arrays go to shm."""
+
+    def __init__(self, file, shm_files: list[str]):
+        super().__init__(file, protocol=5)
+        self._shm_files = shm_files
+        self._shm_dir = _shm_dir()
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, np.ndarray):
+            if (
+                self._shm_dir is None
+                or obj.nbytes < SHM_THRESHOLD
+                or obj.dtype.hasobject
+                or obj.dtype.fields is not None
+                or type(obj) is not np.ndarray
+            ):
+                return NotImplemented
+            fd, path = tempfile.mkstemp(prefix="hybrid-data-", dir=self._shm_dir)
+            self._shm_files.append(path)
+            with os.fdopen(fd, "wb") as f:
+                f.write(memoryview(np.ascontiguousarray(obj)).cast("B"))
+            return _attach_shared_array, (path, obj.dtype.str, obj.shape)
+        if is_ndarray(obj) or is_jax_array(obj):
+            return _identity, (to_numpy(obj),)
+        return NotImplemented
+
+
+def _rebuild_ndarray(arr: np.ndarray) -> Any:
+    """Main-process side of an NDArray produced by a user ``batchify_fn`` in a worker."""
+    return new_ndarray(arr)
+
+
+class ResultPickler(pickle.Pickler):
+    """Pickler for worker results: NDArrays (if a worker made any) come back as NDArrays."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if is_ndarray(obj) or is_jax_array(obj):
+            return _rebuild_ndarray, (to_numpy(obj),)
+        return NotImplemented
+
+
+def np_batchify(data: list) -> Any:
+    """Default batchify on numpy: arrays/scalars stacked (dtype kept), tuples zipped."""
+    first = data[0]
+    if isinstance(first, np.ndarray):
+        return np.stack(data)
+    if isinstance(first, tuple):
+        return [np_batchify(list(field)) for field in zip(*data)]
+    if is_ndarray(first):
+        return np.stack([x.asnumpy() for x in data])
+    return np.asarray(data)
+
+
+class RemoteTraceback(Exception):
+    """Carries the traceback text of an exception raised in a worker."""
+
+    def __init__(self, tb: str):
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb
+
+
+def raise_worker_error(info: tuple, where: str) -> None:
+    """Re-raise a worker's exception in the main process, with the worker traceback."""
+    name, msg, tb, blob = info
+    exc: BaseException | None = None
+    if blob is not None:
+        try:
+            exc = pickle.loads(blob)
+        except Exception:  # noqa: BLE001 - fall back to a RuntimeError below
+            exc = None
+    if not isinstance(exc, BaseException):
+        exc = RuntimeError(f"{name}: {msg}")
+    note = f"Caught {name} in {where}.\nOriginal traceback in the worker:\n{tb}"
+    try:
+        exc.add_note(note)
+    except AttributeError:  # pragma: no cover - Python < 3.11
+        pass
+    raise exc from RemoteTraceback(tb)
+
+
+def _seed_from_numpy_state(worker_id: int) -> int:
+    """A per-worker seed derived from (not drawn from) numpy's global RNG state."""
+    state = np.random.get_state()
+    key = np.asarray(state[1]).tobytes() + str(state[2]).encode()
+    return (zlib.crc32(key) + 7919 * (worker_id + 1)) % (2**31 - 1)
+
+
+# ---------------------------------------------------------------------------------------
+# process pool
+
+
+class _PoolState:
+    """Everything the reader thread and the finalizer need (no reference to the pool)."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.results: dict[tuple, tuple] = {}
+        self.epoch = 0
+        self.dead: dict[int, str] = {}
+        self.closing = False
+        self.procs: list[subprocess.Popen] = []
+        self.task_conns: list[Connection] = []
+        self.res_conns: list[Connection] = []
+        self.shm_files: list[str] = []
+        self.reader: threading.Thread | None = None
+
+
+def _describe_exit(proc: subprocess.Popen) -> str:
+    try:
+        code = proc.wait(timeout=1.0)
+    except subprocess.TimeoutExpired:
+        return "closed its result pipe but is still running"
+    if code is None:
+        return "exited"
+    if code < 0:
+        import signal  # noqa: PLC0415
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        return f"was killed by signal {name}"
+    return f"exited unexpectedly with exit code {code}"
+
+
+def _reader_loop(state: _PoolState) -> None:
+    conns = {c: i for i, c in enumerate(state.res_conns)}
+    while conns and not state.closing:
+        try:
+            ready = _mp_wait(list(conns), timeout=0.2)
+        except OSError:
+            break
+        for conn in ready:
+            wid = conns[conn]
+            try:
+                header = conn.recv_bytes()
+                tag, status, sizes = pickle.loads(header)
+                data = conn.recv_bytes()
+                bufs = []
+                for n in sizes:
+                    buf = bytearray(n)
+                    if n:
+                        conn.recv_bytes_into(buf)
+                    else:
+                        conn.recv_bytes()
+                    bufs.append(buf)
+            except (EOFError, OSError):
+                del conns[conn]
+                if state.closing:
+                    continue
+                why = _describe_exit(state.procs[wid])
+                with state.cond:
+                    state.dead[wid] = (
+                        f"DataLoader worker {wid} (pid {state.procs[wid].pid}) {why}. "
+                        "If the worker was killed by the OS (e.g. out of memory), reduce "
+                        "num_workers or the batch size."
+                    )
+                    state.cond.notify_all()
+                continue
+            if tag[0] != state.epoch:
+                continue  # a result of an abandoned epoch
+            try:
+                payload = pickle.loads(data, buffers=bufs)
+            except Exception as err:  # noqa: BLE001 - reported to the consumer
+                import traceback  # noqa: PLC0415
+
+                status = "err"
+                payload = (type(err).__name__, str(err), traceback.format_exc(), None)
+            with state.cond:
+                if tag[0] == state.epoch:
+                    state.results[tag] = (status, payload, wid)
+                    state.cond.notify_all()
+
+
+def _shutdown_state(state: _PoolState) -> None:
+    state.closing = True
+    for c in state.task_conns:
+        try:
+            c.close()
+        except OSError:
+            pass
+    if state.reader is not None and state.reader is not threading.current_thread():
+        state.reader.join(timeout=2.0)
+    for c in state.res_conns:
+        try:
+            c.close()
+        except OSError:
+            pass
+    deadline = time.monotonic() + 2.0
+    for p in state.procs:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+    for p in state.procs:
+        try:
+            p.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
+            pass
+    for path in state.shm_files:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    state.shm_files.clear()
+    with state.cond:
+        state.results.clear()
+
+
+def _stub_packages() -> list[tuple[str, str]]:
+    """(name, directory) of the packages whose heavy __init__ workers must skip."""
+    out = []
+    for name in ("hybrid", "hybrid.gluon"):
+        mod = sys.modules.get(name)
+        path = list(getattr(mod, "__path__", []) or [])
+        if path:
+            out.append((name, path[0]))
+    if not out:
+        here = os.path.dirname(os.path.abspath(__file__))
+        out = [("hybrid", os.path.dirname(os.path.dirname(here))),
+               ("hybrid.gluon", os.path.dirname(here))]
+    return out
+
+
+def _preparation_data(needs_main: bool) -> dict:
+    import multiprocessing.spawn as spawn  # noqa: PLC0415
+
+    data = spawn.get_preparation_data("hybrid-dataloader-worker")
+    keep = {"sys_path", "sys_argv", "dir", "orig_dir"}
+    if needs_main:
+        keep |= {"init_main_from_name", "init_main_from_path"}
+    return {k: v for k, v in data.items() if k in keep}
+
+
+class ProcessPool:
+    """``num_workers`` worker processes serving ``submit(tag, indices)`` / ``get(tag)``."""
+
+    kind = "process"
+
+    def __init__(self, num_workers: int, dataset: Any, batchify_fn: Any):
+        self.num_workers = num_workers
+        state = self._state = _PoolState()
+        self._finalizer = weakref.finalize(self, _shutdown_state, state)
+        blob_io = _BytesSink()
+        pickler = DatasetPickler(blob_io, state.shm_files)
+        try:
+            pickler.dump((dataset, batchify_fn))
+        except BaseException:
+            self._finalizer()
+            raise
+        blob = blob_io.getvalue()
+        needs_main = b"__main__" in blob
+        init = {
+            "prep": _preparation_data(needs_main),
+            "stubs": _stub_packages(),
+        }
+        self._next = 0
+        self._owner_of: dict[tuple, int] = {}
+        try:
+            for wid in range(num_workers):
+                self._start_worker(wid, init, blob)
+            self._wait_ready()
+        except BaseException:
+            self._finalizer()
+            raise
+        for path in state.shm_files:  # every worker has mapped them
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        state.shm_files.clear()
+        state.reader = threading.Thread(target=_reader_loop, args=(state,), daemon=True,
+                                         name="hybrid-dataloader-reader")
+        state.reader.start()
+
+    def _start_worker(self, wid: int, init: dict, blob: bytes) -> None:
+        state = self._state
+        task_r, task_w = os.pipe()
+        res_r, res_w = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, _BOOT, str(task_r), str(res_w)],
+                pass_fds=(task_r, res_w),
+                stdin=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        finally:
+            os.close(task_r)
+            os.close(res_w)
+        state.procs.append(proc)
+        task = Connection(task_w, readable=False)
+        res = Connection(res_r, writable=False)
+        state.task_conns.append(task)
+        state.res_conns.append(res)
+        msg = dict(init, wid=wid, seed=_seed_from_numpy_state(wid))
+        task.send_bytes(pickle.dumps(msg, protocol=5))
+        task.send_bytes(blob)
+
+    def _wait_ready(self) -> None:
+        state = self._state
+        pending = {c: i for i, c in enumerate(state.res_conns)}
+        deadline = time.monotonic() + _START_TIMEOUT
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeError(
+                    f"DataLoader workers {sorted(pending.values())} did not start within "
+                    f"{_START_TIMEOUT:.0f} s"
+                )
+            for conn in _mp_wait(list(pending), timeout=remaining):
+                wid = pending.pop(conn)
+                try:
+                    status, payload = pickle.loads(conn.recv_bytes())
+                except (EOFError, OSError):
+                    why = _describe_exit(state.procs[wid])
+                    raise RuntimeError(
+                        f"DataLoader worker {wid} (pid {state.procs[wid].pid}) {why} while "
+                        "starting up (see its stderr above)."
+                    ) from None
+                if status == "err":
+                    raise_worker_error(
+                        payload, f"DataLoader worker {wid} (pid {state.procs[wid].pid}) "
+                        "while loading the dataset"
+                    )
+
+    # -- used by the iterator --------------------------------------------------------
+    @property
+    def broken(self) -> bool:
+        return bool(self._state.dead) or self._state.closing
+
+    def new_epoch(self) -> int:
+        """Start a new epoch: results of earlier epochs still in flight are dropped."""
+        state = self._state
+        with state.cond:
+            state.epoch += 1
+            state.results.clear()
+            self._next = 0
+            self._owner_of.clear()
+            return state.epoch
+
+    def submit(self, tag: tuple, indices: Any) -> None:
+        state = self._state
+        wid = self._next % self.num_workers
+        self._next += 1
+        try:
+            indices = [int(i) for i in indices]
+        except (TypeError, ValueError):
+            indices = list(indices)
+        try:
+            state.task_conns[wid].send_bytes(pickle.dumps((tag, indices), protocol=5))
+        except (OSError, ValueError):
+            with state.cond:
+                if wid not in state.dead:
+                    state.dead[wid] = (
+                        f"DataLoader worker {wid} (pid {state.procs[wid].pid}) "
+                        f"{_describe_exit(state.procs[wid])}."
+                    )
+                state.results[tag] = ("dead", wid, wid)
+                state.cond.notify_all()
+            return
+        self._owner_of[tag] = wid
+
+    def ready(self, tag: tuple) -> bool:
+        return tag in self._state.results
+
+    def get(self, tag: tuple, timeout: float) -> Any:
+        state = self._state
+        wid = self._owner_of.pop(tag, None)
+        deadline = time.monotonic() + timeout
+        with state.cond:
+            while tag not in state.results:
+                if wid is not None and wid in state.dead:
+                    raise RuntimeError(state.dead[wid])
+                if state.closing:
+                    raise RuntimeError("the DataLoader's worker pool was shut down")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise MPTimeoutError(
+                        f"Worker timed out after {timeout} seconds. This might be caused by "
+                        "a slow transform or dataset: increase `timeout` to allow slower "
+                        "data loading in each worker."
+                    )
+                state.cond.wait(min(remaining, 0.5))
+            status, payload, owner = state.results.pop(tag)
+        if status == "ok":
+            return payload
+        if status == "dead":
+            raise RuntimeError(state.dead.get(payload, f"DataLoader worker {payload} died"))
+        raise_worker_error(
+            payload, f"DataLoader worker process {owner} (pid {state.procs[owner].pid})"
+        )
+        return None  # pragma: no cover
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._state.procs]
+
+    def shutdown(self) -> None:
+        self._finalizer()
+
+
+class _BytesSink:
+    """Minimal binary file for the pickler (avoids io.BytesIO's extra copy on getvalue)."""
+
+    def __init__(self):
+        self._parts: list[bytes] = []
+
+    def write(self, b) -> int:
+        self._parts.append(bytes(b))
+        return len(b)
+
+    def getvalue(self) -> bytes:
+        return b"".join(self._parts)
+
+
+# ---------------------------------------------------------------------------------------
+# thread pool
+
+
+class ThreadPool:
+    """Same interface as :class:`ProcessPool`, on threads (``thread_pool=True``)."""
+
+    kind = "thread"
+
+    def __init__(self, num_workers: int, dataset: Any, batchify_fn: Any):
+        self.num_workers = num_workers
+        self._dataset = dataset
+        self._batchify = batchify_fn if batchify_fn is not None else np_batchify
+        self._executor = ThreadPoolExecutor(num_workers, thread_name_prefix="hybrid-dataloader")
+        self._futures: dict[tuple, Any] = {}
+        self._epoch = 0
+        self._closed = False
+
+    @property
+    def broken(self) -> bool:
+        return self._closed
+
+    def _work(self, indices: Any) -> Any:
+        return self._batchify([self._dataset[i] for i in indices])
+
+    def new_epoch(self) -> int:
+        self._epoch += 1
+        for f in self._futures.values():
+            f.cancel()
+        self._futures.clear()
+        return self._epoch
+
+    def submit(self, tag: tuple, indices: Any) -> None:
+        self._futures[tag] = self._executor.submit(self._work, list(indices))
+
+    def ready(self, tag: tuple) -> bool:
+        f = self._futures.get(tag)
+        return f is not None and f.done()
+
+    def get(self, tag: tuple, timeout: float) -> Any:
+        fut = self._futures.pop(tag)
+        try:
+            return fut.result(timeout)
+        except _FutureTimeout:
+            raise MPTimeoutError(
+                f"Worker timed out after {timeout} seconds. This might be caused by a slow "
+                "transform or dataset: increase `timeout` to allow slower data loading."
+            ) from None
+
+    def pids(self) -> list[int]:
+        return []
+
+    def shutdown(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def __del__(self):
+        self.shutdown()
