@@ -301,16 +301,22 @@ def test_groupadagrad_refuses_weight_decay():
 # eager NDArray API
 
 
-def test_updater_eager_updates_match_mxnet_sgd_momentum_case():
-    entry = case("sgd_momentum_wd")
-    data = arrays("sgd_momentum_wd")
-    o = _optimizer_for(entry)
-    updater = opt.get_updater(o)
+@pytest.mark.parametrize("entry", OPT_CASES, ids=[c["name"] for c in OPT_CASES])
+def test_eager_updater_matches_mxnet_trainer(entry):
+    data = arrays(entry["name"])
+    updater = opt.get_updater(_optimizer_for(entry))
     weight = NDArray(jnp.asarray(data["weight0"]))
     for i in (1, 2, 3):
         updater(0, NDArray(jnp.asarray(data[f"grad{i}"])), weight)
-        np.testing.assert_allclose(weight._data, data[f"weight{i}"], atol=1e-5, rtol=1e-5)
-    assert isinstance(updater.states[0], NDArray)
+        assert weight._data.dtype == data[f"weight{i}"].dtype
+        np.testing.assert_allclose(
+            np.asarray(weight._data, np.float64), data[f"weight{i}"].astype(np.float64),
+            atol=entry["atol"], rtol=entry["rtol"], err_msg=f"{entry['name']} step {i}",
+        )
+    leaves = jax.tree_util.tree_leaves(
+        updater.states[0], is_leaf=lambda x: isinstance(x, NDArray)
+    )
+    assert all(isinstance(leaf, NDArray) for leaf in leaves)
 
 
 def test_eager_update_multi_precision_keeps_fp32_master_copy():
