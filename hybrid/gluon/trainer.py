@@ -106,13 +106,17 @@ class Trainer:
         if not indices:
             return
         opt = self._optimizer
+        if not getattr(opt, "supports_fused_step", True):
+            self._update_eager(indices, values)
+            return
         for i, v in zip(indices, values):
             if i not in self._states:
                 self._states[i] = opt.create_state_arrays(i, v._data)
-        opt._update_count(indices)
-        lrs = np.asarray(opt._get_lrs(indices), dtype=np.float64)
-        wds = np.asarray(opt._get_wds(indices), dtype=np.float64)
-        ts = np.asarray([opt._index_update_count[i] for i in indices], dtype=np.int64)
+        # prepare_update advances the counters and reads the schedule in MXNet's order.
+        lrs, wds, ts = zip(*(opt.prepare_update(i) for i in indices))
+        lrs = np.asarray(lrs, dtype=np.float64)
+        wds = np.asarray(wds, dtype=np.float64)
+        ts = np.asarray(ts, dtype=np.int64)
         key = tuple(indices)
         weights = tuple(v._data for v in values)
         grads = tuple(v._grad._data for v in values)
@@ -123,6 +127,14 @@ class Trainer:
             v._set_data(w)
         for i, s in zip(indices, new_s):
             self._states[i] = s
+
+    def _update_eager(self, indices: list[int], values: list) -> None:
+        """User optimizers that override ``update`` with NDArray code run one by one."""
+        opt = self._optimizer
+        for i, v in zip(indices, values):
+            if i not in self._states:
+                self._states[i] = opt.create_state_multi_precision(i, v)
+            opt.update_multi_precision(i, v, v._grad, self._states[i])
 
     def save_states(self, fname: str) -> None:
         """Save the optimizer states (numpy pickle of the state pytrees and counters)."""

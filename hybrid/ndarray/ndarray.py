@@ -191,7 +191,8 @@ class NDArray:
     def _accumulate_grad(self, value: jax.Array) -> None:
         if self._grad is None or self._grad_req == "null":
             return
-        value = value.astype(self._grad._data.dtype)
+        if value.dtype != self._grad._data.dtype:
+            value = value.astype(self._grad._data.dtype)
         if self._grad_req == "add":
             self._grad._set_data(self._grad._data + value)
         else:
