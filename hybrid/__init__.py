@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import lowering as _lowering  # noqa: F401  (enables 64-bit types before any array exists)
 
-from . import autograd, context, name, random
-from . import ndarray
+from . import autograd, context, name, ndarray, random, symbol
 from . import ndarray as nd
-from . import symbol
 from . import symbol as sym
 from .base import MXNetError
 from .context import Context, cpu, cpu_pinned, current_context, gpu, num_gpus, tpu

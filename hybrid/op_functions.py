@@ -116,8 +116,10 @@ def _eager(op: OpDef, inputs: list, raw: dict, out: Any, ctx: Any) -> Any:
 
 
 def _docstring(op: OpDef) -> str:
+    from lowering.attrs import REQUIRED
+
     attrs = ", ".join(
-        f"{k}={'<required>' if v.default is not None and v.default.__class__ is object else v.default!r}"
+        f"{k}={'<required>' if v.default is REQUIRED else repr(v.default)}"
         for k, v in op.attrs.items()
     )
     inputs = ", ".join(i.lstrip("*") for i in op.inputs)

@@ -9,7 +9,6 @@ update counts are traced arguments, so changing them never recompiles.
 
 from __future__ import annotations
 
-
 from typing import Any
 
 import jax

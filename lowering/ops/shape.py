@@ -327,15 +327,19 @@ def cast(data, dtype):
     return data.astype(dtype)
 
 
-@register("zeros_like", differentiable=False)
+@register("zeros_like")
 def zeros_like(data):
-    """Zeros of the input's shape and dtype."""
+    """Zeros of the input's shape and dtype.
+
+    Recorded by autograd like any op (MXNet gives the input a zero gradient), so
+    ``zeros_like(x).backward()`` works and leaves ``x.grad`` at zero.
+    """
     return jnp.zeros_like(data)
 
 
-@register("ones_like", differentiable=False)
+@register("ones_like")
 def ones_like(data):
-    """Ones of the input's shape and dtype."""
+    """Ones of the input's shape and dtype (zero gradient, as ``zeros_like``)."""
     return jnp.ones_like(data)
 
 

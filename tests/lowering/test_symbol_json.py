@@ -1,4 +1,4 @@
-"""Symbol JSON: MXNet's layout, exact round trips, and traced graphs that reload to the same numbers."""
+"""Symbol JSON: MXNet's layout, exact round trips, traced graphs reloading to the same numbers."""
 
 from __future__ import annotations
 

@@ -102,20 +102,24 @@ S = (2, 3, 4)
 
 SPECS: list[Spec] = []
 
-# unary math
-for _name, _kind in [
-    ("abs", "any"), ("negative", "any"), ("square", "any"), ("sqrt", "pos"),
-    ("rsqrt", "pos"), ("cbrt", "pos"), ("rcbrt", "pos"), ("reciprocal", "any"),
-    ("exp", "any"), ("expm1", "any"), ("log", "pos"), ("log2", "pos"), ("log10", "pos"),
-    ("log1p", "pos"), ("sin", "any"), ("cos", "any"), ("tan", "unit"), ("arcsin", "unit"),
-    ("arccos", "unit"), ("arctan", "any"), ("sinh", "any"), ("cosh", "any"), ("tanh", "any"),
-    ("arcsinh", "any"), ("arccosh", "gt1"), ("arctanh", "unit"), ("degrees", "any"),
-    ("radians", "any"), ("sigmoid", "any"), ("relu", "any"), ("softsign", "any"),
-    ("erf", "any"), ("erfinv", "unit"), ("gamma", "pos"), ("gammaln", "pos"),
-    ("sign", "any"), ("floor", "frac"), ("ceil", "frac"), ("round", "frac"), ("rint", "frac"),
-    ("fix", "frac"), ("trunc", "frac"),
-]:
-    SPECS.append(_u(_name, kind=_kind))
+# unary math: the ops the brief names one by one, the rest grouped by input domain (one
+# multi-output block per group keeps the number of compilations down)
+for _name in ("relu", "sigmoid", "tanh", "softsign", "erf"):
+    SPECS.append(_u(_name))
+_UNARY_GROUPS = {
+    "any": ("abs", "negative", "square", "reciprocal", "exp", "expm1", "sin", "cos", "arctan",
+            "sinh", "cosh", "arcsinh", "degrees", "radians", "sign"),
+    "pos": ("sqrt", "rsqrt", "cbrt", "rcbrt", "log", "log2", "log10", "log1p", "gamma",
+            "gammaln"),
+    "unit": ("tan", "arcsin", "arccos", "arctanh", "erfinv"),
+    "gt1": ("arccosh",),
+    "frac": ("floor", "ceil", "round", "rint", "fix", "trunc"),
+}
+for _kind, _names in _UNARY_GROUPS.items():
+    SPECS.append(Spec(f"unary-{_kind}-{'-'.join(_names)}" if len(_names) < 3 else
+                      f"unary-{_kind}({len(_names)} ops)",
+                      lambda F, x, _ns=_names: [getattr(F, n)(x) for n in _ns],
+                      [((3, 4), _kind)]))
 SPECS += [
     Spec("hard_sigmoid", lambda F, x: F.hard_sigmoid(x, alpha=0.3, beta=0.4), [(S, "any")]),
     Spec("smooth_l1", lambda F, x: F.smooth_l1(x, scalar=1.5), [(S, "any")]),
@@ -133,8 +137,7 @@ for _name, _lk, _rk in [
     SPECS.append(_b(_name, lkind=_lk, rkind=_rk))
 SPECS.append(Spec("broadcast_add-rank", lambda F, a, b: F.broadcast_add(a, b),
                   [((3, 1), "any"), ((2, 1, 4), "any")]))
-for _name in ("broadcast_greater", "broadcast_lesser_equal", "broadcast_equal",
-              "broadcast_logical_and"):
+for _name in ("broadcast_greater", "broadcast_logical_and"):
     SPECS.append(_b(_name))
 for _name, _rk in [("elemwise_add", "any"), ("elemwise_sub", "any"), ("elemwise_mul", "any"),
                    ("elemwise_div", "pos")]:
@@ -153,9 +156,6 @@ SPECS += [
     Spec("rpower_scalar", lambda F, x: 2.0 ** x, [(S, "any")]),
     Spec("maximum_scalar", lambda F, x: F._internal._maximum_scalar(x, scalar=0.1),
          [(S, "any")]),
-    Spec("minimum_scalar", lambda F, x: F._internal._minimum_scalar(x, scalar=-0.1),
-         [(S, "any")]),
-    Spec("hypot_scalar", lambda F, x: F._internal._hypot_scalar(x, scalar=0.7), [(S, "any")]),
     Spec("mod_scalar", lambda F, x: F._internal._mod_scalar(x, scalar=0.7), [(S, "pos")]),
     Spec("greater_scalar", lambda F, x: x > 0.0, [(S, "any")]),
 ]
@@ -168,22 +168,24 @@ _REDUCE_KWARGS = [
     {"axis": 1, "exclude": True},
     {"axis": -1, "keepdims": True, "exclude": True},
 ]
-for _name in ("sum", "mean", "prod", "max", "min", "nansum", "nanprod"):
-    for _i, _kw in enumerate(_REDUCE_KWARGS):
+_REDUCE_CHOICE = {"sum": (0, 1, 2, 3, 4), "mean": (0, 2, 3), "prod": (0, 2, 4),
+                  "max": (1, 3, 4), "min": (0, 2, 3), "nansum": (4,), "nanprod": (2,)}
+for _name, _choice in _REDUCE_CHOICE.items():
+    for _i in _choice:
+        _kw = _REDUCE_KWARGS[_i]
         SPECS.append(Spec(f"{_name}-{_i}", lambda F, x, _n=_name, _k=_kw: getattr(F, _n)(x, **_k),
                           [(S, "any")]))
 for _i, _kw in enumerate([{}, {"ord": 1, "axis": 1}, {"ord": 2, "axis": (0, 2), "keepdims": True}]):
     SPECS.append(Spec(f"norm-{_i}", lambda F, x, _k=_kw: F.norm(x, **_k), [(S, "any")]))
-for _name in ("argmax", "argmin"):
-    for _i, _kw in enumerate([{}, {"axis": 1}, {"axis": -1, "keepdims": True}]):
-        SPECS.append(Spec(f"{_name}-{_i}", lambda F, x, _n=_name, _k=_kw: getattr(F, _n)(x, **_k),
-                          [(S, "any")], grad=False))
-SPECS.append(Spec("argmax_channel", lambda F, x: F.argmax_channel(x), [(S, "any")], grad=False))
+SPECS += [
+    Spec("argmax", lambda F, x: F.argmax(x, axis=1), [(S, "any")], grad=False),
+    Spec("argmin-keepdims", lambda F, x: F.argmin(x, axis=-1, keepdims=True), [(S, "any")],
+         grad=False),
+]
 
 # shape manipulation
 for _i, (_data, _shape, _kw) in enumerate([
-    ((2, 3, 4), (4, 0, 2), {}), ((2, 3, 4), (6, -1), {}), ((2, 3, 4), (-2, 1, 1), {}),
-    ((2, 3, 4), (-3, -2), {}), ((2, 3, 4), (-4, 1, 2, -2), {}), ((2, 6), (0, -4, 3, -1), {}),
+    ((2, 3, 4), (4, 0, 2), {}), ((2, 3, 4), (-3, -2), {}), ((2, 3, 4), (-4, 1, 2, -2), {}), ((2, 6), (0, -4, 3, -1), {}),
     ((2, 3, 4), (-1, 0), {"reverse": True}), ((2, 3, 4, 5), (-3, -4, 2, -1, -2), {}),
 ]):
     SPECS.append(Spec(f"reshape-{_i}", lambda F, x, _s=_shape, _k=_kw: F.reshape(x, shape=_s, **_k),
@@ -193,7 +195,6 @@ SPECS += [
     Spec("transpose-axes", lambda F, x: F.transpose(x, axes=(1, 2, 0)), [(S, "any")]),
     Spec("swapaxes", lambda F, x: F.swapaxes(x, dim1=0, dim2=2), [(S, "any")]),
     Spec("expand_dims", lambda F, x: F.expand_dims(x, axis=1), [(S, "any")]),
-    Spec("expand_dims-neg", lambda F, x: F.expand_dims(x, axis=-1), [(S, "any")]),
     Spec("squeeze", lambda F, x: F.squeeze(x), [((2, 1, 3, 1), "any")]),
     Spec("squeeze-axis", lambda F, x: F.squeeze(x, axis=(1,)), [((2, 1, 3, 1), "any")]),
     Spec("flatten", lambda F, x: F.flatten(x), [((2, 3, 2, 2), "any")]),
@@ -209,7 +210,6 @@ SPECS += [
     Spec("slice-negstep", lambda F, x: F.slice(x, begin=(None, 3), end=(None, 0), step=(1, -2)),
          [((3, 5), "any")]),
     Spec("slice_axis", lambda F, x: F.slice_axis(x, axis=2, begin=1, end=-1), [(S, "any")]),
-    Spec("slice_axis-none", lambda F, x: F.slice_axis(x, axis=0, begin=1, end=None), [(S, "any")]),
     Spec("slice_like", lambda F, x, y: F.slice_like(x, y, axes=(0, 2)),
          [(S, "any"), ((1, 2, 3), "cond")]),
     Spec("tile", lambda F, x: F.tile(x, reps=(2, 1, 3)), [((2, 3), "any")]),
@@ -224,9 +224,8 @@ SPECS += [
 
 # indexing and selection
 SPECS += [
-    Spec("take", lambda F, a, i: F.take(a, i), [((5, 3), "any"), ((2, 4), ("idx", 5))]),
-    Spec("take-clip", lambda F, a, i: F.take(a, i, axis=0, mode="clip"),
-         [((5, 3), "any"), ((4,), ("raw", [7.0, -1.0, 2.0, 4.0]))]),
+    Spec("take", lambda F, a, i: F.take(a, i),
+         [((5, 3), "any"), ((2, 4), ("raw", [7.0, -1.0, 2.0, 4.0, 0.0, 1.0, 3.0, 3.0]))]),
     Spec("take-wrap", lambda F, a, i: F.take(a, i, axis=1, mode="wrap"),
          [((2, 5), "any"), ((4,), ("raw", [7.0, -1.0, 2.0, 4.0]))]),
     Spec("pick", lambda F, x, i: F.pick(x, i, axis=1), [((3, 4), "any"), ((3,), ("idx", 4))]),
@@ -290,7 +289,8 @@ SPECS += [
          [((2, 3, 4), "any"), ((2, 3), ("raw", [1.0, 4.0, 2.0, 3.0, 4.0, 1.0]))]),
     Spec("log_softmax", lambda F, x: F.log_softmax(x, axis=1), [(S, "any")]),
     Spec("softmin", lambda F, x: F.softmin(x, axis=-1), [(S, "any")]),
-    Spec("BlockGrad-sum", lambda F, x: F.elemwise_mul(F.BlockGrad(x), x), [(S, "any")]),
+    # d(BlockGrad(x) * x)/dx is x (no gradient through BlockGrad), not the derivative 2x.
+    Spec("BlockGrad-sum", lambda F, x: F.elemwise_mul(F.BlockGrad(x), x), [(S, "any")], fd=False),
     Spec("ones_like-sum", lambda F, x: F.elemwise_add(F.ones_like(x), F.square(x)), [(S, "any")]),
     Spec("zeros_like-sum", lambda F, x: F.elemwise_mul(F.zeros_like(x) + 2.0, x), [(S, "any")]),
     Spec("cast-f64", lambda F, x: F.cast(x, dtype="float64"), [(S, "any")]),
@@ -387,8 +387,11 @@ def test_eager_matches_hybridized(spec: Spec):
 
 
 def _objective(spec, values, heads) -> float:
+    """``sum(head * f(x))`` in float64, run like the recorded call (same compiled program)."""
     xs = [mx.nd.array(v, dtype=v.dtype) for v in values]
-    with autograd.predict_mode() if not spec.train else autograd.train_mode():
+    for i in spec.diff_positions():
+        xs[i].attach_grad()
+    with autograd.record(train_mode=spec.train):
         outs = _as_list(spec.fn(mx.nd, *xs))
     return float(sum(np.sum(h * o.asnumpy().astype(np.float64)) for h, o in zip(heads, outs)))
 
@@ -482,7 +485,7 @@ def _reduction_case(draw):
     return op, shape, dict(axis=axis, keepdims=keepdims, exclude=exclude)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(_reduction_case())
 def test_reductions_eager_hybridized_and_numpy(case):
     op, shape, kwargs = case

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
-
-
 from ..block import Block, HybridBlock
 
 
