@@ -503,6 +503,7 @@ class HybridBlock(Block):
         params = [v._data for v in param_nds]
         aux = [v._data for v in aux_nds]
         training = autograd.is_training()
+        ctx = flat[0].context
         key = _random.next_key() if cache.needs_rng else _dummy_key()
         recording = autograd.is_recording() and (
             any(v._entry is not None for v in param_nds) or any(x._entry is not None for x in flat)
@@ -513,9 +514,10 @@ class HybridBlock(Block):
                 imask = tuple(x._entry is not None and np.issubdtype(x._data.dtype, np.inexact)
                               for x in flat)
                 outs, new_aux, vjp = cache.graph.forward_vjp(params, aux, inputs, key, training,
-                                                             pmask, imask)
+                                                             pmask, imask, device_key=ctx)
             else:
-                outs, new_aux = cache.graph.forward(params, aux, inputs, key, training)
+                outs, new_aux = cache.graph.forward(params, aux, inputs, key, training,
+                                                    device_key=ctx)
         except MXNetError:
             raise
         except Exception as err:  # noqa: BLE001 - re-raised naming the block and shapes
@@ -524,7 +526,6 @@ class HybridBlock(Block):
                 from None
         for holder, value in zip(aux_nds, new_aux):
             holder._set_data(value)
-        ctx = flat[0].context
         results = [NDArray(o, ctx=ctx) for o in outs]
         if recording:
             parents = [v._entry for v, m in zip(param_nds, pmask) if m] + \
