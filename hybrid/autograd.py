@@ -174,18 +174,28 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
         prev = grads.get(key)
         grads[key] = value if prev is None else prev + value
 
-    for h, entry, hg in zip(heads, entries, head_grads):
-        g = jnp.ones(h.shape, h.dtype) if hg is None else _raw(hg).astype(h.dtype)
-        if tuple(g.shape) != tuple(h.shape):
-            raise ValueError(f"head gradient shape {tuple(g.shape)} != head shape {h.shape}")
-        add(entry[0], entry[1], g)
-
-    for node in reversed(_collect(entries)):
+    for h, hg in zip(heads, head_grads):
+        if hg is not None and tuple(hg.shape) != tuple(h.shape):
+            raise ValueError(f"head gradient shape {tuple(hg.shape)} != head shape {h.shape}")
+    nodes = list(reversed(_collect(entries)))
+    for node in nodes:
         if node.vjp is None:
             raise RuntimeError(
                 f"the graph through {node.name} was already freed by a backward pass; "
                 "call backward(retain_graph=True) to differentiate it again"
             )
+    fused = _fused_backward(nodes, heads, entries, head_grads)
+    if fused is not None:
+        if not retain_graph:
+            for node in nodes:
+                node.vjp = None
+        return fused
+
+    for h, entry, hg in zip(heads, entries, head_grads):
+        g = jnp.ones(h.shape, h.dtype) if hg is None else _raw(hg).astype(h.dtype)
+        add(entry[0], entry[1], g)
+
+    for node in nodes:
         cts = []
         for i, aval in enumerate(node.out_avals):
             g = grads.pop((id(node), i), None)
@@ -200,6 +210,81 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
         for (parent, index), ct in zip(node.parents, in_cts):
             add(parent, index, ct)
     return leaves
+
+
+# A backward pass whose tape has the same structure as an earlier one runs as ONE
+# compiled call: every VJP of the tape, the cotangent bookkeeping and the head
+# gradients, fused by XLA. A structure seen only once runs node by node, so
+# programs whose graph changes every step never pay a compile per step.
+_FUSED: dict[tuple, Any] = {}
+_SEEN: dict[tuple, int] = {}
+FUSE_AFTER = 2
+
+
+def _fused_backward(nodes, heads, entries, head_grads):
+    if any(isinstance(n.vjp, _PyVJP) for n in nodes):
+        return None
+    position = {id(n): k for k, n in enumerate(nodes)}
+    leaf_pos: dict[int, int] = {}
+    leaf_vars: list[Variable] = []
+
+    def spec_of(target, index):
+        if isinstance(target, Variable):
+            if id(target) not in leaf_pos:
+                leaf_pos[id(target)] = len(leaf_vars)
+                leaf_vars.append(target)
+            return (-1, leaf_pos[id(target)])
+        return (position[id(target)], index)
+
+    head_spec = tuple(spec_of(e[0], e[1]) for e in entries)
+    parent_spec = tuple(tuple(spec_of(p, i) for p, i in n.parents) for n in nodes)
+    out_avals = tuple(tuple((tuple(a.shape), np.dtype(a.dtype)) for a in n.out_avals)
+                      for n in nodes)
+    head_avals = tuple((tuple(h.shape), np.dtype(h._data.dtype)) for h in heads)
+    given = tuple(hg is not None for hg in head_grads)
+    signature = (head_spec, parent_spec, out_avals, head_avals, given, len(leaf_vars))
+    fn = _FUSED.get(signature)
+    if fn is None:
+        seen = _SEEN.get(signature, 0) + 1
+        _SEEN[signature] = seen
+        if seen < FUSE_AFTER:
+            return None
+        fn = _FUSED[signature] = jax.jit(_make_fused(signature))
+    hgs = tuple(_raw(hg).astype(dt) for hg, (_, dt) in zip(head_grads, head_avals)
+                if hg is not None)
+    leaf_grads = fn(tuple(n.vjp for n in nodes), hgs)
+    return {id(v): (v, g) for v, g in zip(leaf_vars, leaf_grads)}
+
+
+def _make_fused(signature):
+    head_spec, parent_spec, out_avals, head_avals, given, n_leaves = signature
+
+    def run(vjps, hgs):
+        grads: dict[tuple[int, int], Any] = {}
+        leaf = [None] * n_leaves
+
+        def add(spec, value):
+            if spec[0] < 0:
+                prev = leaf[spec[1]]
+                leaf[spec[1]] = value if prev is None else prev + value
+            else:
+                prev = grads.get(spec)
+                grads[spec] = value if prev is None else prev + value
+
+        it = iter(hgs)
+        for spec, (shape, dtype), has in zip(head_spec, head_avals, given):
+            add(spec, next(it) if has else jnp.ones(shape, dtype))
+        for k, vjp in enumerate(vjps):
+            cts = tuple(
+                grads.pop((k, i)) if (k, i) in grads
+                else _zeros_like_aval(jax.ShapeDtypeStruct(shape, dtype))
+                for i, (shape, dtype) in enumerate(out_avals[k])
+            )
+            for spec, ct in zip(parent_spec[k], vjp(cts)):
+                add(spec, ct)
+        return tuple(leaf)
+
+    return run
 
 
 def _raw(x: Any):

@@ -158,7 +158,11 @@ def sort(data, axis, is_ascend):
 
 @register(
     "argsort",
-    attrs={"axis": Attr(OPT_INT, -1), "is_ascend": Attr(BOOL, True), "dtype": Attr(DTYPE, "float32")},
+    attrs={
+        "axis": Attr(OPT_INT, -1),
+        "is_ascend": Attr(BOOL, True),
+        "dtype": Attr(DTYPE, "float32"),
+    },
     differentiable=False,
 )
 def argsort(data, axis, is_ascend, dtype):

@@ -326,10 +326,14 @@ def dropout(data, p, mode, axes, cudnn_off, key, training):
 
 @register(
     "L2Normalization",
-    attrs={"eps": Attr(FLOAT, 1e-10), "mode": Attr(STR, "instance", ("instance", "channel", "spatial"))},
+    attrs={
+        "eps": Attr(FLOAT, 1e-10),
+        "mode": Attr(STR, "instance", ("instance", "channel", "spatial")),
+    },
 )
 def l2_normalization(data, eps, mode):
-    """Divide by the L2 norm over all but axis 0 (instance), axis 1 (channel) or axes 2+ (spatial)."""
+    """Divide by ``sqrt(sum(x^2) + eps)`` over all but axis 0 (instance), over axis 1
+    (channel) or over axes 2+ (spatial)."""
     if mode == "instance":
         axes = tuple(range(1, data.ndim))
     elif mode == "channel":

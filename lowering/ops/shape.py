@@ -271,7 +271,7 @@ def split(data, num_outputs, axis, squeeze_axis):
 
 def _slice_index(shape, begin, end, step):
     index = []
-    for i, dim in enumerate(shape):
+    for i in range(len(shape)):
         b = begin[i] if i < len(begin) else None
         e = end[i] if i < len(end) else None
         s = step[i] if i < len(step) and step[i] is not None else 1

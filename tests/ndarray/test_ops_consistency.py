@@ -186,7 +186,8 @@ SPECS += [
 
 # shape manipulation
 for _i, (_data, _shape, _kw) in enumerate([
-    ((2, 3, 4), (4, 0, 2), {}), ((2, 3, 4), (-3, -2), {}), ((2, 3, 4), (-4, 1, 2, -2), {}), ((2, 6), (0, -4, 3, -1), {}),
+    ((2, 3, 4), (4, 0, 2), {}), ((2, 3, 4), (-3, -2), {}), ((2, 3, 4), (-4, 1, 2, -2), {}),
+    ((2, 6), (0, -4, 3, -1), {}),
     ((2, 3, 4), (-1, 0), {"reverse": True}), ((2, 3, 4, 5), (-3, -4, 2, -1, -2), {}),
 ]):
     SPECS.append(Spec(f"reshape-{_i}", lambda F, x, _s=_shape, _k=_kw: F.reshape(x, shape=_s, **_k),
@@ -258,7 +259,8 @@ for _ta in (False, True):
         _ls = (3, 4) if not _ta else (4, 3)
         _rs = (4, 5) if not _tb else (5, 4)
         SPECS.append(Spec(f"dot-{int(_ta)}{int(_tb)}",
-                          lambda F, a, b, _a=_ta, _b=_tb: F.dot(a, b, transpose_a=_a, transpose_b=_b),
+                          lambda F, a, b, _a=_ta, _b=_tb: F.dot(a, b, transpose_a=_a,
+                                                                transpose_b=_b),
                           [(_ls, "any"), (_rs, "any")]))
         SPECS.append(Spec(f"batch_dot-{int(_ta)}{int(_tb)}",
                           lambda F, a, b, _a=_ta, _b=_tb: F.batch_dot(a, b, transpose_a=_a,

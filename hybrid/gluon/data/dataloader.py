@@ -77,6 +77,13 @@ def _pinned_context(device_id: int) -> Any:
     return cpu_pinned(device_id)
 
 
+class _Failure:
+    """The exception of a batch fetched ahead of time, raised when it is requested."""
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
 class _MultiWorkerIter:
     """One epoch over a worker pool: keeps ``prefetch`` batches in flight, in order."""
 
@@ -118,7 +125,10 @@ class _MultiWorkerIter:
 
     def _fetch(self, i: int) -> Any:
         if i in self._ready:
-            return self._ready.pop(i)
+            batch = self._ready.pop(i)
+            if isinstance(batch, _Failure):
+                raise batch.exc
+            return batch
         return self._convert(self._pool.get((self._epoch, i), self._timeout))
 
     def __next__(self) -> Any:
@@ -140,8 +150,8 @@ class _MultiWorkerIter:
         if nxt < self._sent and nxt not in self._ready and self._pool.ready((self._epoch, nxt)):
             try:
                 self._ready[nxt] = self._fetch(nxt)
-            except BaseException:  # noqa: BLE001 - re-raised when that batch is requested
-                pass
+            except Exception as exc:  # noqa: BLE001 - re-raised when that batch is requested
+                self._ready[nxt] = _Failure(exc)
         return batch
 
     next = __next__
