@@ -7,8 +7,8 @@ from typing import Any
 from ..block import Block, HybridBlock
 
 
-class Sequential(Block):
-    """Children run one after the other (eagerly)."""
+class _Sequence:
+    """What both containers share: ``add``, indexing and running children in order."""
 
     def add(self, *blocks: Block) -> None:
         """Append blocks."""
@@ -38,31 +38,13 @@ class Sequential(Block):
     def __len__(self) -> int:
         return len(self._children)
 
-    def hybridize(self, active: bool = True, **kwargs: Any) -> None:
-        super().hybridize(active, **kwargs)
+
+class Sequential(_Sequence, Block):
+    """Children run one after the other (eagerly; hybrid children still hybridize)."""
 
 
-class HybridSequential(HybridBlock):
+class HybridSequential(_Sequence, HybridBlock):
     """Children run one after the other; hybridizes as one graph."""
-
-    def add(self, *blocks: Block) -> None:
-        """Append blocks."""
-        for block in blocks:
-            self.register_child(block)
-
-    def forward(self, x: Any, *args: Any) -> Any:
-        for block in self._children.values():
-            x = block(x, *args)
-            args = ()
-            if isinstance(x, (tuple, list)):
-                args = tuple(x[1:])
-                x = x[0]
-        if args:
-            x = tuple([x] + list(args))
-        return x
-
-    __getitem__ = Sequential.__getitem__
-    __len__ = Sequential.__len__
 
 
 class Dense(HybridBlock):
