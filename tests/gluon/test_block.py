@@ -262,3 +262,22 @@ def test_parameter_cast_and_grad_req() -> None:
     net.weight.grad_req = "null"
     with pytest.raises(RuntimeError):
         net.weight.grad()
+
+
+@pytest.mark.parametrize("hybridize", [False, True], ids=["eager", "hybridized"])
+def test_dropout_draws_a_new_mask_every_training_call(hybridize) -> None:
+    mx.random.seed(7)
+    drop = gluon.nn.Dropout(0.5)
+    if hybridize:
+        drop.hybridize()
+    x = nd.ones((64, 64))
+    with autograd.record():
+        a = drop(x).asnumpy()
+        b = drop(x).asnumpy()
+    assert set(np.unique(a)) <= {0.0, 2.0} and 0.35 < (a == 0).mean() < 0.65
+    assert not np.array_equal(a, b)
+    np.testing.assert_array_equal(drop(x).asnumpy(), x.asnumpy())  # predict mode: identity
+    mx.random.seed(7)
+    with autograd.record():
+        again = drop(x).asnumpy()
+    np.testing.assert_array_equal(again, a)

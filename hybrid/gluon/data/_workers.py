@@ -494,8 +494,9 @@ class _BytesSink:
         self._parts: list[bytes] = []
 
     def write(self, b) -> int:
-        self._parts.append(bytes(b))
-        return len(b)
+        mv = memoryview(b)
+        self._parts.append(mv.tobytes())
+        return mv.nbytes
 
     def getvalue(self) -> bytes:
         return b"".join(self._parts)
