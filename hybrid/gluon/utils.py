@@ -5,14 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import time
 import uuid
 import warnings
 from typing import Any
 
 import numpy as np
-
-from ..image._array import is_ndarray
 
 __all__ = [
     "split_data",
@@ -234,9 +231,8 @@ def download(url: str, path: str | None = None, overwrite: bool = False,
                     f"{fname}" + (f" (sha1 {sha1_hash})" if sha1_hash else "") + "."
                 ) from err
             print(
-                f"download failed due to {err!r}, retrying, {attempts - 1} "
-                f"attempt{'s' if attempts - 1 != 1 else ''} left",
+                f"download failed due to {err!r}, retrying, {attempts} "
+                f"attempt{'s' if attempts != 1 else ''} left",
                 file=sys.stderr,
             )
-            time.sleep(min(1.0, 0.1 * (retries + 1 - attempts)))
     return fname  # pragma: no cover

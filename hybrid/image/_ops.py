@@ -18,8 +18,9 @@ Formulas follow MXNet 1.9's ``src/operator/image/image_random-inl.h``:
 
 Resizing follows OpenCV's ``cv::resize`` (which MXNet calls) for the interpolation
 codes 0 nearest, 1 bilinear, 2 area, 3 bicubic, 4 Lanczos: same source-pixel mapping
-and kernels, computed in floating point.  For uint8 images the result is rounded to
-the nearest integer; OpenCV's fixed-point arithmetic can differ by at most 1.
+and kernels, computed in floating point with OpenCV's 11-bit quantized coefficients for uint8
+(bilinear/area) and halves rounded up; OpenCV's fixed-point arithmetic can still
+differ by 1 in rare cases.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def to_tensor(x: np.ndarray) -> np.ndarray:
             "to_tensor: input image must have shape (height, width, channels), or "
             f"(N, height, width, channels) but got {x.shape}"
         )
-    src = np.moveaxis(x, -1, -3)
+    src = x.transpose(2, 0, 1) if x.ndim == 3 else x.transpose(0, 3, 1, 2)
     out = np.empty(src.shape, dtype=np.float32)
     np.divide(src, np.float32(255.0), out=out, casting="unsafe")
     return out
@@ -108,6 +109,11 @@ def normalize(x: np.ndarray, mean=0.0, std=1.0) -> np.ndarray:
     c = x.shape[-3]
     m = _per_channel(mean, c, "mean", x.shape)
     s = _per_channel(std, c, "std", x.shape)
+    return normalize_prepared(x, m, s)
+
+
+def normalize_prepared(x: np.ndarray, m: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """:func:`normalize` with ``mean``/``std`` already shaped (C, 1, 1) float32."""
     if x.dtype == np.float32:
         out = np.subtract(x, m)
         np.divide(out, s, out=out)
@@ -265,8 +271,9 @@ def _resize_hwc(x: np.ndarray, w: int, h: int, interp: int) -> np.ndarray:
     tmp = (wy @ xf.reshape(in_h, in_w * c)).reshape(h, in_w, c)
     out = np.matmul(wx[None], tmp)
     if np.issubdtype(x.dtype, np.integer):
+        # OpenCV's fixed-point resize rounds halves up
         info = np.iinfo(x.dtype)
-        return np.clip(np.rint(out), info.min, info.max).astype(x.dtype)
+        return np.clip(np.floor(out + 0.5), info.min, info.max).astype(x.dtype)
     return out.astype(x.dtype, copy=False)
 
 

@@ -13,13 +13,15 @@ import numpy as np
 
 
 class ProbeDataset:
-    """Item i is (i, pid of the loading process, whether jax is imported there)."""
+    """Item i is (i, pid of the loading process, whether jax is imported there, a draw
+    from numpy's global RNG)."""
 
     def __len__(self):
         return 8
 
     def __getitem__(self, i):
-        return (np.int64(i), np.int64(os.getpid()), np.int64("jax" in sys.modules))
+        return (np.int64(i), np.int64(os.getpid()), np.int64("jax" in sys.modules),
+                np.random.random())
 
 
 class FailingDataset:

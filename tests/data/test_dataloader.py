@@ -192,21 +192,31 @@ def test_workers_match_in_process_results_and_never_import_jax(cifar_like):
     assert len(pids) == 2 and os.getpid() not in pids
 
     probe = DataLoader(helpers.ProbeDataset(), batch_size=2, num_workers=2)
-    idx, pid, has_jax = (b.asnumpy() for b in probe.__iter__().__next__())
-    assert set(pid.tolist()) <= set(probe._worker_pids())
-    assert has_jax.tolist() == [0, 0], "a DataLoader worker imported jax"
+    batches = [[b.asnumpy() for b in batch] for batch in probe]
+    pids_seen = {int(b[1][0]) for b in batches}
+    assert pids_seen == set(probe._worker_pids())
+    assert all(b[2].tolist() == [0, 0] for b in batches), "a DataLoader worker imported jax"
+    by_worker = {}
+    for b in batches:
+        by_worker.setdefault(int(b[1][0]), []).extend(b[3].tolist())
+    draws = list(by_worker.values())
+    assert draws[0] != draws[1], "workers must not share one random stream"
+    probe_pids = probe._worker_pids()
     loader.close()
     probe.close()
-    assert _wait_dead(pids + probe._worker_pids() if probe._pool else pids) == []
+    assert _wait_dead(pids + probe_pids) == []
 
 
-def test_ndarray_dataset_is_sent_to_workers_as_numpy():
-    data = mx.nd.array(np.arange(20).reshape(10, 2), dtype="float32")
-    loader = DataLoader(ArrayDataset(data), batch_size=5, num_workers=2,
+def test_big_ndarray_dataset_reaches_workers_as_shared_numpy():
+    rows = np.arange(1024 * 512, dtype=np.float32).reshape(1024, 512)  # 2 MiB: shared memory
+    data = mx.nd.array(rows, dtype="float32")
+    loader = DataLoader(ArrayDataset(data), batch_size=512, num_workers=2,
                         batchify_fn=helpers.sum_batchify)
     sums = [s for s, n in loader]
-    assert [float(s) for s in sums] == [float(np.arange(10).sum()), float(np.arange(10, 20).sum())]
-    assert all(isinstance(s, np.generic) or isinstance(s, np.ndarray) for s in sums)
+    assert [float(s) for s in sums] == [float(rows[:512].sum()), float(rows[512:].sum())]
+    assert all(isinstance(s, (np.generic, np.ndarray)) for s in sums)  # custom batchify as is
+    if os.path.isdir("/dev/shm"):  # the shared copy is unlinked once the workers mapped it
+        assert not [f for f in os.listdir("/dev/shm") if f.startswith("hybrid-data-")]
     loader.close()
 
 
@@ -303,3 +313,97 @@ def test_auto_reload_prefetches_the_next_epoch():
     assert pending is not None and pending._sent > 0  # already loading epoch 2
     assert iter(loader) is pending
     assert [b.asnumpy().tolist() for b in pending] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+_CTRL_C_SCRIPT = """
+import sys
+import numpy as np
+from hybrid.gluon.data import ArrayDataset, DataLoader
+from hybrid.gluon.data.vision import transforms
+
+if __name__ == "__main__":
+    ds = ArrayDataset(np.zeros((4096, 8, 8, 3), np.uint8), np.arange(4096))
+    loader = DataLoader(ds.transform_first(transforms.ToTensor()), batch_size=16,
+                        num_workers=2)
+    it = iter(loader)
+    next(it)
+    print("PIDS", *loader._worker_pids(), flush=True)
+    while True:
+        for _ in loader:
+            pass
+"""
+
+
+def test_ctrl_c_in_a_real_program_stops_it_and_its_workers(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(_CTRL_C_SCRIPT)
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("PIDS"), proc.stderr.read()
+        pids = [int(p) for p in line.split()[1:]]
+        assert len(pids) == 2 and all(_alive(p) for p in pids)
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    assert _wait_dead(pids) == []
+
+
+_MAIN_DEFINED_TRANSFORM = """
+import numpy as np
+from hybrid.gluon.data import DataLoader, SimpleDataset
+
+def double(x):
+    return np.float32(x * 2)
+
+def run():
+    ds = SimpleDataset(list(range(8))).transform(double)
+    loader = DataLoader(ds, batch_size=4, num_workers=2)
+    print([b.asnumpy().tolist() for b in loader], len(loader._worker_pids()))
+
+{entry}
+"""
+
+
+@pytest.mark.parametrize(
+    "entry,workers,warns",
+    [("if __name__ == '__main__':\n    run()", "2", False), ("run()", "0", True)],
+    ids=["guarded-script-uses-processes", "unguarded-script-falls-back-to-threads"],
+)
+def test_functions_defined_in_the_main_script(tmp_path, entry, workers, warns):
+    import subprocess
+    import sys
+
+    script = tmp_path / "main_script.py"
+    script.write_text(_MAIN_DEFINED_TRANSFORM.format(entry=entry))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == (
+        f"[[0.0, 2.0, 4.0, 6.0], [8.0, 10.0, 12.0, 14.0]] {workers}")
+    assert ("if __name__ == '__main__'" in out.stderr) == warns
+
+
+@pytest.mark.parametrize("thread_pool", [False, True], ids=["processes", "threads"])
+def test_two_iterators_over_one_loader_interleave(thread_pool):
+    loader = DataLoader(np.arange(12, dtype=np.float32), batch_size=3, num_workers=2,
+                        thread_pool=thread_pool, timeout=20)
+    pairs = [(a.asnumpy().tolist(), b.asnumpy().tolist()) for a, b in zip(loader, loader)]
+    assert pairs == [([0, 1, 2], [0, 1, 2]), ([3, 4, 5], [3, 4, 5]), ([6, 7, 8], [6, 7, 8]),
+                     ([9, 10, 11], [9, 10, 11])]
+    loader.close()

@@ -1,1 +1,1 @@
-from . import data
+from . import data  # noqa: F401

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from ...image._array import set_in_worker
-from ._workers import ResultPickler, np_batchify
+from ._batching import fetch_batch
+from ._workers import ResultPickler, write_raw
 
 
 def error_info(exc: BaseException) -> tuple:
@@ -30,8 +31,9 @@ class _Sink:
         self.parts: list[bytes] = []
 
     def write(self, b) -> int:
-        self.parts.append(bytes(b))
-        return len(b)
+        mv = memoryview(b)
+        self.parts.append(mv.tobytes())
+        return mv.nbytes
 
 
 def _dump(obj: Any) -> tuple[bytes, list]:
@@ -65,8 +67,10 @@ def run(task: Connection, res: Connection, init: dict) -> None:
             return
         tag, indices = pickle.loads(msg)
         try:
-            samples = [dataset[i] for i in indices]
-            batch = np_batchify(samples) if batchify is None else batchify(samples)
+            if batchify is None:
+                batch = fetch_batch(dataset, indices)
+            else:
+                batch = batchify([dataset[i] for i in indices])
             data, bufs = _dump(batch)
             status = "ok"
         except Exception as exc:  # noqa: BLE001 - re-raised in the main process
@@ -76,6 +80,6 @@ def run(task: Connection, res: Connection, init: dict) -> None:
             res.send_bytes(pickle.dumps((tag, status, [b.nbytes for b in bufs])))
             res.send_bytes(data)
             for b in bufs:
-                res.send_bytes(b)
+                write_raw(res.fileno(), b)
         except OSError:
             return

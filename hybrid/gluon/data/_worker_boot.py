@@ -88,15 +88,24 @@ def _main():
         return
     try:
         _install_stubs(init["stubs"])
+        import multiprocessing.process
         import multiprocessing.spawn as spawn
 
-        spawn.prepare(init["prep"])
+        # Like multiprocessing's spawn: while the parent's __main__ is imported, starting
+        # processes is an error (an unguarded script would otherwise recurse).
+        current = multiprocessing.process.current_process()
+        current._inheriting = True
+        try:
+            spawn.prepare(init["prep"])
+        finally:
+            del current._inheriting
         from hybrid.gluon.data import _worker
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
         try:
             res.send_bytes(pickle.dumps(("err", _error_info(exc))))
-        finally:
-            raise
+        except OSError:
+            pass  # the parent has already given up on this pool
+        sys.exit(1)
     _worker.run(task, res, init)
 
 

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from ...image._array import is_jax_array, is_ndarray, new_ndarray, to_numpy
+from ._batching import fetch_batch, np_batchify  # noqa: F401 - re-exported for workers
 
 _BOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker_boot.py")
 SHM_THRESHOLD = 1 << 20
@@ -101,10 +102,19 @@ class DatasetPickler(pickle.Pickler):
                 or type(obj) is not np.ndarray
             ):
                 return NotImplemented
-            fd, path = tempfile.mkstemp(prefix="hybrid-data-", dir=self._shm_dir)
+            try:
+                st = os.statvfs(self._shm_dir)
+                if st.f_bavail * st.f_frsize < obj.nbytes + (64 << 20):
+                    return NotImplemented  # small /dev/shm (e.g. a container): send in-band
+                fd, path = tempfile.mkstemp(prefix="hybrid-data-", dir=self._shm_dir)
+            except OSError:
+                return NotImplemented
             self._shm_files.append(path)
-            with os.fdopen(fd, "wb") as f:
-                f.write(memoryview(np.ascontiguousarray(obj)).cast("B"))
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(memoryview(np.ascontiguousarray(obj)).cast("B"))
+            except OSError:
+                return NotImplemented  # the file is removed with the others on shutdown
             return _attach_shared_array, (path, obj.dtype.str, obj.shape)
         if is_ndarray(obj) or is_jax_array(obj):
             return _identity, (to_numpy(obj),)
@@ -125,16 +135,29 @@ class ResultPickler(pickle.Pickler):
         return NotImplemented
 
 
-def np_batchify(data: list) -> Any:
-    """Default batchify on numpy: arrays/scalars stacked (dtype kept), tuples zipped."""
-    first = data[0]
-    if isinstance(first, np.ndarray):
-        return np.stack(data)
-    if isinstance(first, tuple):
-        return [np_batchify(list(field)) for field in zip(*data)]
-    if is_ndarray(first):
-        return np.stack([x.asnumpy() for x in data])
-    return np.asarray(data)
+def write_raw(fd: int, buf: Any) -> None:
+    """Write all of ``buf`` to ``fd`` (payload buffers bypass Connection framing)."""
+    mv = memoryview(buf).cast("B")
+    while mv:
+        n = os.write(fd, mv)
+        mv = mv[n:]
+
+
+def read_raw(fd: int, n: int) -> bytearray:
+    """Read exactly ``n`` bytes from ``fd`` straight into a new writable buffer."""
+    buf = bytearray(n)
+    mv = memoryview(buf)
+    got = 0
+    while got < n:
+        k = os.readv(fd, [mv[got:]])
+        if k == 0:
+            raise EOFError("worker result pipe closed in the middle of a batch")
+        got += k
+    return buf
+
+
+class WorkerStartupError(RuntimeError):
+    """A worker process could not unpickle the dataset or import what it needs."""
 
 
 class RemoteTraceback(Exception):
@@ -167,10 +190,18 @@ def raise_worker_error(info: tuple, where: str) -> None:
     raise exc from RemoteTraceback(tb)
 
 
-def _seed_from_numpy_state(worker_id: int) -> int:
-    """A per-worker seed derived from (not drawn from) numpy's global RNG state."""
+_POOLS_STARTED = 0
+
+
+def _seed_from_numpy_state(worker_id: int, pool_number: int) -> int:
+    """A per-worker seed derived from (not drawn from) numpy's global RNG state.
+
+    Deterministic after ``np.random.seed(s)`` (given the order in which pools start)
+    without consuming numbers from the user's random stream; different for every
+    worker and every pool.
+    """
     state = np.random.get_state()
-    key = np.asarray(state[1]).tobytes() + str(state[2]).encode()
+    key = np.asarray(state[1]).tobytes() + str(state[2]).encode() + str(pool_number).encode()
     return (zlib.crc32(key) + 7919 * (worker_id + 1)) % (2**31 - 1)
 
 
@@ -185,6 +216,7 @@ class _PoolState:
         self.cond = threading.Condition()
         self.results: dict[tuple, tuple] = {}
         self.epoch = 0
+        self.live: set[int] = set()
         self.dead: dict[int, str] = {}
         self.closing = False
         self.procs: list[subprocess.Popen] = []
@@ -225,14 +257,7 @@ def _reader_loop(state: _PoolState) -> None:
                 header = conn.recv_bytes()
                 tag, status, sizes = pickle.loads(header)
                 data = conn.recv_bytes()
-                bufs = []
-                for n in sizes:
-                    buf = bytearray(n)
-                    if n:
-                        conn.recv_bytes_into(buf)
-                    else:
-                        conn.recv_bytes()
-                    bufs.append(buf)
+                bufs = [read_raw(conn.fileno(), n) for n in sizes]
             except (EOFError, OSError):
                 del conns[conn]
                 if state.closing:
@@ -246,7 +271,7 @@ def _reader_loop(state: _PoolState) -> None:
                     )
                     state.cond.notify_all()
                 continue
-            if tag[0] != state.epoch:
+            if tag[0] not in state.live:
                 continue  # a result of an abandoned epoch
             try:
                 payload = pickle.loads(data, buffers=bufs)
@@ -256,7 +281,7 @@ def _reader_loop(state: _PoolState) -> None:
                 status = "err"
                 payload = (type(err).__name__, str(err), traceback.format_exc(), None)
             with state.cond:
-                if tag[0] == state.epoch:
+                if tag[0] in state.live:
                     state.results[tag] = (status, payload, wid)
                     state.cond.notify_all()
 
@@ -275,7 +300,7 @@ def _shutdown_state(state: _PoolState) -> None:
             c.close()
         except OSError:
             pass
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + 1.0
     for p in state.procs:
         try:
             p.wait(timeout=max(0.0, deadline - time.monotonic()))
@@ -321,13 +346,41 @@ def _preparation_data(needs_main: bool) -> dict:
     return {k: v for k, v in data.items() if k in keep}
 
 
+def _grow_pipe(fd: int) -> None:
+    """Enlarge a pipe's kernel buffer (Linux) so a batch crosses in few system calls."""
+    try:
+        import fcntl  # noqa: PLC0415
+
+        setsz = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+        try:
+            with open("/proc/sys/fs/pipe-max-size") as f:
+                size = min(int(f.read()), 16 << 20)
+        except (OSError, ValueError):
+            size = 1 << 20
+        fcntl.fcntl(fd, setsz, size)
+    except (ImportError, OSError):
+        pass
+
+
 class ProcessPool:
     """``num_workers`` worker processes serving ``submit(tag, indices)`` / ``get(tag)``."""
 
     kind = "process"
 
     def __init__(self, num_workers: int, dataset: Any, batchify_fn: Any):
+        import multiprocessing.process  # noqa: PLC0415
+
+        from ...image._array import in_worker  # noqa: PLC0415
+
+        if getattr(multiprocessing.process.current_process(), "_inheriting", False) or in_worker():
+            raise RuntimeError(
+                "A DataLoader tried to start worker processes while a worker was importing "
+                "the main module. The main module of a program that uses "
+                "DataLoader(num_workers > 0) with functions or classes defined in it must "
+                "protect its entry point with  if __name__ == '__main__':"
+            )
         self.num_workers = num_workers
+        self.needs_main = False
         state = self._state = _PoolState()
         self._finalizer = weakref.finalize(self, _shutdown_state, state)
         blob_io = _BytesSink()
@@ -338,16 +391,24 @@ class ProcessPool:
             self._finalizer()
             raise
         blob = blob_io.getvalue()
-        needs_main = b"__main__" in blob
+        needs_main = self.needs_main = b"__main__" in blob
         init = {
             "prep": _preparation_data(needs_main),
             "stubs": _stub_packages(),
         }
         self._next = 0
         self._owner_of: dict[tuple, int] = {}
+        global _POOLS_STARTED
+        _POOLS_STARTED += 1
+        init["pool_number"] = _POOLS_STARTED
         try:
-            for wid in range(num_workers):
-                self._start_worker(wid, init, blob)
+            for wid in range(num_workers):  # all interpreters boot in parallel...
+                self._start_worker(wid, init)
+            for task in state.task_conns:  # ...while the dataset is handed to each in turn
+                try:
+                    task.send_bytes(blob)
+                except OSError:
+                    pass  # that worker died while booting; _wait_ready reports why
             self._wait_ready()
         except BaseException:
             self._finalizer()
@@ -362,10 +423,12 @@ class ProcessPool:
                                          name="hybrid-dataloader-reader")
         state.reader.start()
 
-    def _start_worker(self, wid: int, init: dict, blob: bytes) -> None:
+    def _start_worker(self, wid: int, init: dict) -> None:
         state = self._state
         task_r, task_w = os.pipe()
         res_r, res_w = os.pipe()
+        _grow_pipe(res_w)
+        _grow_pipe(task_w)
         try:
             proc = subprocess.Popen(
                 [sys.executable, _BOOT, str(task_r), str(res_w)],
@@ -381,9 +444,8 @@ class ProcessPool:
         res = Connection(res_r, writable=False)
         state.task_conns.append(task)
         state.res_conns.append(res)
-        msg = dict(init, wid=wid, seed=_seed_from_numpy_state(wid))
+        msg = dict(init, wid=wid, seed=_seed_from_numpy_state(wid, init["pool_number"]))
         task.send_bytes(pickle.dumps(msg, protocol=5))
-        task.send_bytes(blob)
 
     def _wait_ready(self) -> None:
         state = self._state
@@ -407,27 +469,43 @@ class ProcessPool:
                         "starting up (see its stderr above)."
                     ) from None
                 if status == "err":
-                    raise_worker_error(
-                        payload, f"DataLoader worker {wid} (pid {state.procs[wid].pid}) "
-                        "while loading the dataset"
-                    )
+                    try:
+                        raise_worker_error(
+                            payload, f"DataLoader worker {wid} (pid {state.procs[wid].pid}) "
+                            "while starting up"
+                        )
+                    except Exception as err:
+                        raise WorkerStartupError(
+                            f"DataLoader worker {wid} failed to start: "
+                            f"{type(err).__name__}: {err}"
+                        ) from err
 
     # -- used by the iterator --------------------------------------------------------
     @property
     def broken(self) -> bool:
+        """True once a worker died or the pool was shut down (the loader makes a new one)."""
         return bool(self._state.dead) or self._state.closing
 
     def new_epoch(self) -> int:
-        """Start a new epoch: results of earlier epochs still in flight are dropped."""
+        """Open a new epoch (an iterator); several may be live at once."""
         state = self._state
         with state.cond:
             state.epoch += 1
-            state.results.clear()
-            self._next = 0
-            self._owner_of.clear()
+            state.live.add(state.epoch)
             return state.epoch
 
+    def end_epoch(self, epoch: int) -> None:
+        """Close an epoch: its results still in flight are dropped when they arrive."""
+        state = self._state
+        with state.cond:
+            state.live.discard(epoch)
+            for tag in [t for t in state.results if t[0] == epoch]:
+                del state.results[tag]
+        for tag in [t for t in self._owner_of if t[0] == epoch]:
+            self._owner_of.pop(tag, None)
+
     def submit(self, tag: tuple, indices: Any) -> None:
+        """Send the batch ``indices`` (identified by ``tag``) to the next worker in turn."""
         state = self._state
         wid = self._next % self.num_workers
         self._next += 1
@@ -450,9 +528,11 @@ class ProcessPool:
         self._owner_of[tag] = wid
 
     def ready(self, tag: tuple) -> bool:
+        """Whether the result for ``tag`` has arrived."""
         return tag in self._state.results
 
     def get(self, tag: tuple, timeout: float) -> Any:
+        """The batch for ``tag``; re-raises worker errors, reports dead or hung workers."""
         state = self._state
         wid = self._owner_of.pop(tag, None)
         deadline = time.monotonic() + timeout
@@ -481,9 +561,11 @@ class ProcessPool:
         return None  # pragma: no cover
 
     def pids(self) -> list[int]:
+        """Process ids of the workers."""
         return [p.pid for p in self._state.procs]
 
     def shutdown(self) -> None:
+        """Stop the workers (idempotent; also run on garbage collection and at exit)."""
         self._finalizer()
 
 
@@ -514,7 +596,7 @@ class ThreadPool:
     def __init__(self, num_workers: int, dataset: Any, batchify_fn: Any):
         self.num_workers = num_workers
         self._dataset = dataset
-        self._batchify = batchify_fn if batchify_fn is not None else np_batchify
+        self._batchify = batchify_fn
         self._executor = ThreadPoolExecutor(num_workers, thread_name_prefix="hybrid-dataloader")
         self._futures: dict[tuple, Any] = {}
         self._epoch = 0
@@ -525,14 +607,19 @@ class ThreadPool:
         return self._closed
 
     def _work(self, indices: Any) -> Any:
+        if self._batchify is None:
+            return fetch_batch(self._dataset, indices)
         return self._batchify([self._dataset[i] for i in indices])
 
     def new_epoch(self) -> int:
+        """Open a new epoch (an iterator); several may be live at once."""
         self._epoch += 1
-        for f in self._futures.values():
-            f.cancel()
-        self._futures.clear()
         return self._epoch
+
+    def end_epoch(self, epoch: int) -> None:
+        """Cancel the work still queued for ``epoch``."""
+        for tag in [t for t in self._futures if t[0] == epoch]:
+            self._futures.pop(tag).cancel()
 
     def submit(self, tag: tuple, indices: Any) -> None:
         self._futures[tag] = self._executor.submit(self._work, list(indices))

@@ -12,7 +12,8 @@ import numpy as np
 
 from ...image._array import is_ndarray, new_ndarray
 from . import sampler as _sampler
-from ._workers import ProcessPool, ThreadPool, np_batchify
+from ._batching import fetch_batch
+from ._workers import ProcessPool, ThreadPool, WorkerStartupError
 
 __all__ = ["DataLoader", "default_batchify_fn", "default_mp_batchify_fn"]
 
@@ -94,6 +95,9 @@ class _MultiWorkerIter:
         self._default = default_batchify
         self._pin_ctx = _pinned_context(loader._pin_device_id) if loader._pin_memory else None
         self._epoch = pool.new_epoch()
+        # an iterator dropped mid-epoch (break, exception, garbage collection) frees
+        # its batches still in flight
+        self._closer = weakref.finalize(self, pool.end_epoch, self._epoch)
         self._batch_sampler = loader._batch_sampler
         self._iter = iter(self._batch_sampler)
         self._sent = 0
@@ -142,6 +146,7 @@ class _MultiWorkerIter:
             batch = self._fetch(self._rcvd)
         except BaseException:
             self._done = True
+            self._closer()
             raise
         self._rcvd += 1
         # Put the next batch on the device now if it has already arrived, so that
@@ -158,6 +163,7 @@ class _MultiWorkerIter:
 
     def _finish(self) -> None:
         self._done = True
+        self._closer()
         loader = self._loader_ref()
         if loader is not None:
             loader._epoch_finished(self)
@@ -271,8 +277,12 @@ class DataLoader:
 
     def _same_process_iter(self) -> Iterator[Any]:
         pin_ctx = _pinned_context(self._pin_device_id) if self._pin_memory else None
+        fast = self._is_default_batchify()
         for batch in self._batch_sampler:
-            ret = self._batchify_fn([self._dataset[idx] for idx in batch])
+            if fast:
+                ret = _numpy_to_nd(fetch_batch(self._dataset, batch))
+            else:
+                ret = self._batchify_fn([self._dataset[idx] for idx in batch])
             if pin_ctx is not None:
                 ret = _as_in_context(ret, pin_ctx)
             yield ret
@@ -292,6 +302,19 @@ class DataLoader:
                 f"({type(err).__name__}: {err}); using {self._num_workers} worker threads "
                 "instead. Use picklable functions (not lambdas or local functions) to get "
                 "worker processes.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            self._thread_pool = True
+            return ThreadPool(self._num_workers, self._dataset, worker_batchify)
+        except WorkerStartupError as err:
+            if "__main__" not in str(err) and "if __name__" not in str(err):
+                raise
+            warnings.warn(
+                "DataLoader: worker processes could not import the main module, which "
+                f"defines part of the dataset ({err}); using {self._num_workers} worker "
+                "threads instead. Protect the entry point of the script with "
+                "`if __name__ == '__main__':` to get worker processes.",
                 RuntimeWarning,
                 stacklevel=4,
             )

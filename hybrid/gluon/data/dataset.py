@@ -173,7 +173,7 @@ class ArrayDataset(Dataset):
     def __getitem__(self, idx: int) -> Any:
         if len(self._data) == 1:
             return self._data[0][idx]
-        return tuple(data[idx] for data in self._data)
+        return tuple([data[idx] for data in self._data])
 
     def __len__(self) -> int:
         return self._length

@@ -120,17 +120,24 @@ HybridCompose = Compose
 
 
 class Cast(Transform):
-    """Cast to ``dtype`` (default float32)."""
+    """Cast to ``dtype`` (default float32).  Given several inputs (e.g. ``(data, label)``
+    via ``dataset.transform``), casts each and returns a tuple."""
 
     def __init__(self, dtype: Any = "float32"):
         self._dtype = dtype
 
-    def forward(self, x: Any, *args: Any) -> Any:
+    def _cast(self, x: Any) -> Any:
         if is_ndarray(x):
-            out = x.astype(self._dtype)
-        else:
-            out = np.asarray(x).astype(self._dtype)
-        return (out,) + args if args else out
+            return x.astype(self._dtype)
+        return np.asarray(x).astype(self._dtype)
+
+    def forward(self, x: Any, *args: Any) -> Any:
+        if args:
+            return tuple(self._cast(a) for a in (x,) + args)
+        return self._cast(x)
+
+    def _batch(self, xb: np.ndarray) -> Any:
+        return xb.astype(self._dtype)
 
     def _args_repr(self) -> str:
         return repr(self._dtype)
@@ -142,6 +149,9 @@ class ToTensor(Transform):
     def forward(self, x: Any) -> Any:
         return _apply(_ops.to_tensor, x)
 
+    def _batch(self, xb: np.ndarray) -> Any:
+        return _ops.to_tensor(xb) if xb.ndim == 4 else NotImplemented
+
 
 class Normalize(Transform):
     """``(x - mean) / std`` per channel of a CHW tensor / NCHW batch.
@@ -152,11 +162,24 @@ class Normalize(Transform):
     def __init__(self, mean: Any = 0.0, std: Any = 1.0):
         self._mean = mean
         self._std = std
-        self._m = np.asarray(mean, dtype=np.float32)
-        self._s = np.asarray(std, dtype=np.float32)
+        self._prepared: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _fn(self, a: np.ndarray) -> np.ndarray:
+        if a.ndim not in (3, 4):
+            return _ops.normalize(a, self._mean, self._std)  # raises the shape error
+        c = a.shape[-3]
+        prep = self._prepared.get(c)
+        if prep is None:
+            prep = (_ops._per_channel(self._mean, c, "mean", a.shape),
+                    _ops._per_channel(self._std, c, "std", a.shape))
+            self._prepared[c] = prep
+        return _ops.normalize_prepared(a, *prep)
 
     def forward(self, x: Any) -> Any:
-        return _apply(lambda a: _ops.normalize(a, self._m, self._s), x)
+        return _apply(self._fn, x)
+
+    def _batch(self, xb: np.ndarray) -> Any:
+        return self._fn(xb) if xb.ndim == 4 else NotImplemented
 
     def _args_repr(self) -> str:
         return f"mean={self._mean}, std={self._std}"
@@ -173,8 +196,14 @@ class Resize(Transform):
         self._keep = keep_ratio
         self._interpolation = interpolation
 
+    def _fn(self, a: np.ndarray) -> np.ndarray:
+        return _ops.resize(a, self._size, self._keep, self._interpolation)
+
     def forward(self, x: Any) -> Any:
-        return _apply(lambda a: _ops.resize(a, self._size, self._keep, self._interpolation), x)
+        return _apply(self._fn, x)
+
+    def _batch(self, xb: np.ndarray) -> Any:
+        return self._fn(xb) if xb.ndim == 4 and self._interpolation != 10 else NotImplemented
 
     def _args_repr(self) -> str:
         return f"size={self._size}, keep_ratio={self._keep}, interpolation={self._interpolation}"
@@ -215,6 +244,9 @@ class CenterCrop(Transform):
 
     def forward(self, x: Any) -> Any:
         return _apply(self._fn, x)
+
+    def _batch(self, xb: np.ndarray) -> Any:
+        return self._fn(xb) if xb.ndim == 4 and self._interpolation != 10 else NotImplemented
 
     def _args_repr(self) -> str:
         return f"size={self._size}, interpolation={self._interpolation}"
@@ -289,6 +321,13 @@ class RandomFlipLeftRight(Transform):
             return _apply(_ops.flip_left_right, x)
         return x
 
+    def _batch(self, xb: np.ndarray) -> Any:
+        if xb.ndim != 4:
+            return NotImplemented
+        mask = np.random.random(len(xb)) < 0.5
+        xb[mask] = xb[mask][:, :, ::-1]
+        return xb
+
 
 class RandomFlipTopBottom(Transform):
     """Mirror vertically with probability 0.5 (one draw per call)."""
@@ -297,6 +336,13 @@ class RandomFlipTopBottom(Transform):
         if np.random.random() < 0.5:
             return _apply(_ops.flip_top_bottom, x)
         return x
+
+    def _batch(self, xb: np.ndarray) -> Any:
+        if xb.ndim != 4:
+            return NotImplemented
+        mask = np.random.random(len(xb)) < 0.5
+        xb[mask] = xb[mask][:, ::-1]
+        return xb
 
 
 class _RandomFactor(Transform):
@@ -318,6 +364,11 @@ class RandomBrightness(_RandomFactor):
     """Multiply by a factor drawn from [max(0, 1 - brightness), 1 + brightness]."""
 
     _op = staticmethod(_ops.adjust_brightness)
+
+    def _batch(self, xb: np.ndarray) -> Any:
+        alpha = np.random.uniform(*self._args, size=len(xb)).astype(np.float32)
+        scaled = xb.astype(np.float32) * alpha.reshape((-1,) + (1,) * (xb.ndim - 1))
+        return _ops._saturate(scaled, xb.dtype)
 
 
 class RandomContrast(_RandomFactor):
