@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ..attrs import DTYPE, FLOAT, INT, OPT_FLOAT, SHAPE, STR, Attr
+from ..attrs import BOOL, DTYPE, FLOAT, INT, OPT_FLOAT, SHAPE, STR, Attr
 from ..registry import register
 
 _FILL_ATTRS = {"shape": Attr(SHAPE, ()), "dtype": Attr(DTYPE, "float32"), "ctx": Attr(STR, "")}
@@ -72,6 +72,44 @@ def arange(start, stop, step, repeat, infer_range, dtype, ctx):
 
 def _x64() -> bool:
     return bool(jax.config.jax_enable_x64)
+
+
+@register(
+    "_eye",
+    inputs=(),
+    attrs={
+        "N": Attr(INT),
+        "M": Attr(INT, 0),
+        "k": Attr(INT, 0),
+        "ctx": Attr(STR, ""),
+        "dtype": Attr(DTYPE, "float32"),
+    },
+    aliases=("eye",),
+    differentiable=False,
+)
+def eye(N, M, k, ctx, dtype):
+    """``N x M`` matrix (``M=0`` means ``N``) with ones on diagonal ``k`` (positive: above)."""
+    return jnp.eye(N, M or N, k, dtype=dtype)
+
+
+@register(
+    "_linspace",
+    inputs=(),
+    attrs={
+        "start": Attr(FLOAT),
+        "stop": Attr(FLOAT),
+        "num": Attr(INT),
+        "endpoint": Attr(BOOL, True),
+        "ctx": Attr(STR, ""),
+        "dtype": Attr(DTYPE, "float32"),
+    },
+    aliases=("linspace",),
+    differentiable=False,
+)
+def linspace(start, stop, num, endpoint, ctx, dtype):
+    """``num`` evenly spaced values from ``start`` to ``stop`` (included if ``endpoint``)."""
+    return jnp.linspace(start, stop, num, endpoint=endpoint,
+                        dtype=jnp.float64 if _x64() else jnp.float32).astype(dtype)
 
 
 _RANDOM_ATTRS = {"shape": Attr(SHAPE, ()), "dtype": Attr(DTYPE, "float32"), "ctx": Attr(STR, "")}

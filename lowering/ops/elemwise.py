@@ -8,7 +8,10 @@ MXNet semantics kept here:
 * Integer division truncates toward zero and stays integer.
 * ``round`` rounds halves away from zero; ``rint`` rounds halves down
   (``floor`` unless the fraction is above one half); ``fix`` truncates.
-* ``mod`` takes the sign of the divisor (Python's ``%``).
+* ``mod`` takes the sign of the divisor (Python's ``%``); ``x mod 0`` is 0.
+* Ties follow MXNet's backward kernels: ``maximum(a, b)`` sends the gradient to
+  ``a`` where ``a >= b`` (else to ``b``), ``minimum`` to ``a`` where ``a <= b``;
+  ``hard_sigmoid`` has zero gradient where it touches 0 or 1.
 * Scalar ops keep the array's dtype (``int32 + 2.5`` stays int32).
 """
 
@@ -19,7 +22,7 @@ import jax.numpy as jnp
 import jax.scipy.special as jsp
 from jax import lax
 
-from ..attrs import BOOL, FLOAT, INT, NUMBER, Attr
+from ..attrs import BOOL, FLOAT, INT, NUMBER, STR, Attr
 from ..registry import OpError, register
 
 # ---------------------------------------------------------------------------
@@ -101,8 +104,11 @@ for _name, _fn in _UNARY.items():
 
 @register("hard_sigmoid", attrs={"alpha": Attr(FLOAT, 0.2), "beta": Attr(FLOAT, 0.5)})
 def hard_sigmoid(data, alpha, beta):
-    """``clip(alpha * x + beta, 0, 1)``."""
-    return jnp.clip(alpha * data + beta, 0.0, 1.0)
+    """``clip(alpha * x + beta, 0, 1)``; the gradient is ``alpha`` only where the value is
+    strictly inside ``(0, 1)`` (MXNet's ``hard_sigmoid_backward``)."""
+    z = alpha * data + beta
+    inside = (z > 0) & (z < 1)
+    return jnp.where(inside, z, lax.stop_gradient(jnp.clip(z, 0.0, 1.0))).astype(data.dtype)
 
 
 @register("_copy", aliases=("identity",))
@@ -117,15 +123,34 @@ def block_grad(data):
     return lax.stop_gradient(data)
 
 
-@register("make_loss", aliases=("MakeLoss",), attrs={"grad_scale": Attr(FLOAT, 1.0)})
-def make_loss(data, grad_scale):
-    """Identity forward; backward gives ``grad_scale`` (head gradient ignored), as MXNet."""
+@register(
+    "make_loss",
+    aliases=("MakeLoss",),
+    attrs={
+        "grad_scale": Attr(FLOAT, 1.0),
+        "valid_thresh": Attr(FLOAT, 0.0),
+        "normalization": Attr(STR, "null", ("null", "batch", "valid")),
+    },
+)
+def make_loss(data, grad_scale, valid_thresh, normalization):
+    """Identity forward; the backward ignores the head gradient and gives ``grad_scale``
+    everywhere, divided by the batch size (``normalization='batch'``) or by the number of
+    elements above ``valid_thresh`` (at least 1; ``'valid'``), as MXNet's ``MakeLoss``."""
 
     @jax.custom_vjp
     def f(x):
         return x
 
-    f.defvjp(lambda x: (x, None), lambda _, g: (jnp.full_like(g, grad_scale),))
+    def backward(x, g):
+        scale = jnp.asarray(grad_scale, g.dtype)
+        if normalization == "batch":
+            scale = scale / x.shape[0]
+        elif normalization == "valid":
+            valid = jnp.sum((x > valid_thresh).astype(g.dtype))
+            scale = scale / jnp.maximum(valid, 1)
+        return (jnp.full_like(g, scale),)
+
+    f.defvjp(lambda x: (x, x), backward)
     return f(data)
 
 
@@ -137,6 +162,29 @@ def _true_div(a, b):
     if jnp.issubdtype(a.dtype, jnp.integer) and jnp.issubdtype(b.dtype, jnp.integer):
         return lax.div(a, jnp.where(b == 0, 1, b).astype(a.dtype))
     return a / b
+
+
+def _maximum(a, b):
+    # where(), not jnp.maximum: on ties jax would split the gradient in halves; MXNet's
+    # _backward_maximum gives it all to lhs (a >= b). NaN in either operand propagates.
+    return jnp.where(jnp.isnan(a) | (a >= b), a, b) if _inexact(a, b) else jnp.maximum(a, b)
+
+
+def _minimum(a, b):
+    # MXNet's _backward_minimum: lhs gets the gradient where a <= b.
+    return jnp.where(jnp.isnan(a) | (a <= b), a, b) if _inexact(a, b) else jnp.minimum(a, b)
+
+
+def _inexact(a, b):
+    return jnp.issubdtype(jnp.result_type(a, b), jnp.inexact)
+
+
+def _mod(a, b):
+    # Sign of the divisor (Python's %), and 0 where the divisor is 0 (MXNet's mshadow_op::mod).
+    zero = b == 0
+    safe = jnp.where(zero, jnp.ones_like(b), b)
+    out = jnp.mod(a, safe)
+    return jnp.where(zero, jnp.zeros_like(out), out)
 
 
 def _compare(fn):
@@ -160,10 +208,10 @@ _BINARY = {
     "sub": jnp.subtract,
     "mul": jnp.multiply,
     "div": _true_div,
-    "mod": jnp.mod,
+    "mod": _mod,
     "power": jnp.power,
-    "maximum": jnp.maximum,
-    "minimum": jnp.minimum,
+    "maximum": _maximum,
+    "minimum": _minimum,
     "hypot": jnp.hypot,
     "equal": _compare(jnp.equal),
     "not_equal": _compare(jnp.not_equal),

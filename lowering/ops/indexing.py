@@ -11,17 +11,15 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
-from ..attrs import BOOL, DTYPE, FLOAT, INT, OPT_INT, STR, Attr, Kind
+from ..attrs import BOOL, DTYPE, FLOAT, INT, OPT_INT, SHAPE, STR, Attr, Kind
 from ..registry import OpError, register
 
 _MODES = ("clip", "wrap", "raise")
 
 
 def _index_array(indices, size, mode):
-    idx = indices
-    if jnp.issubdtype(idx.dtype, jnp.floating):
-        idx = jnp.floor(idx)
-    idx = idx.astype(jnp.int32)
+    # MXNet casts float indices with static_cast (truncation toward zero), then clips or wraps.
+    idx = indices.astype(jnp.int32)
     if mode == "wrap":
         return jnp.mod(idx, size)
     return jnp.clip(idx, 0, size - 1)
@@ -83,6 +81,76 @@ def one_hot(indices, depth, on_value, off_value, dtype):
     return jnp.where(hot, on_value, off_value).astype(dtype)
 
 
+@register("batch_take", inputs=("a", "indices"))
+def batch_take(a, indices):
+    """``out[i] = a[i, indices[i]]`` with ``a`` seen as ``(indices.size, -1)``; indices are
+    clipped to the row length."""
+    rows = a.reshape(indices.size, -1)
+    idx = _index_array(indices.reshape(-1), rows.shape[1], "clip")
+    return jnp.take_along_axis(rows, idx[:, None], axis=1).reshape(indices.shape)
+
+
+def _nd_index(indices, shape):
+    if indices.ndim < 1 or indices.shape[0] > len(shape):
+        raise OpError(
+            f"indices of shape {tuple(indices.shape)} need a first axis of at most {len(shape)} "
+            f"(the rank of shape {tuple(shape)})"
+        )
+    return tuple(indices[i].astype(jnp.int32) for i in range(indices.shape[0]))
+
+
+@register("gather_nd", inputs=("data", "indices"))
+def gather_nd(data, indices):
+    """``out[y...] = data[indices[0, y...], ..., indices[M-1, y...]]``: ``indices`` of shape
+    ``(M, Y...)`` gives an output of shape ``Y + data.shape[M:]``."""
+    return data[_nd_index(indices, data.shape)]
+
+
+@register("scatter_nd", inputs=("data", "indices"), attrs={"shape": Attr(SHAPE)})
+def scatter_nd(data, indices, shape):
+    """Zeros of ``shape`` with ``out[indices[:, y...]] = data[y...]``, the inverse of
+    ``gather_nd`` (for repeated indices one of the values is kept)."""
+    out = jnp.zeros(shape, data.dtype)
+    return out.at[_nd_index(indices, shape)].set(data)
+
+
+@register(
+    "_ravel_multi_index",
+    attrs={"shape": Attr(SHAPE)},
+    aliases=("ravel_multi_index",),
+    differentiable=False,
+)
+def ravel_multi_index(data, shape):
+    """Flat (row-major) indices of the multi-indices ``data[:, ...]`` into ``shape``, in the
+    input dtype."""
+    flat = jnp.zeros(data.shape[1:], jnp.int64 if _x64() else jnp.int32)
+    for i, dim in enumerate(shape):
+        flat = flat * dim + data[i].astype(flat.dtype)
+    return flat.astype(data.dtype)
+
+
+@register(
+    "_unravel_index",
+    attrs={"shape": Attr(SHAPE)},
+    aliases=("unravel_index",),
+    differentiable=False,
+)
+def unravel_index(data, shape):
+    """Multi-indices (stacked on a new first axis) of the flat indices ``data`` into ``shape``."""
+    flat = data.astype(jnp.int64 if _x64() else jnp.int32)
+    out = []
+    for dim in reversed(shape):
+        out.append(flat % dim)
+        flat = flat // dim
+    return jnp.stack(out[::-1]).astype(data.dtype)
+
+
+def _x64() -> bool:
+    import jax
+
+    return bool(jax.config.jax_enable_x64)
+
+
 @register("where", inputs=("condition", "x", "y"))
 def where(condition, x, y):
     """``x`` where ``condition`` is non-zero, else ``y``.
@@ -105,8 +173,13 @@ def where(condition, x, y):
 
 @register("clip", attrs={"a_min": Attr(FLOAT), "a_max": Attr(FLOAT)})
 def clip(data, a_min, a_max):
-    """Clamp to ``[a_min, a_max]``; the gradient is zero outside the range."""
-    return jnp.clip(data, jnp.asarray(a_min, data.dtype), jnp.asarray(a_max, data.dtype))
+    """Clamp to ``[a_min, a_max]``; the gradient passes where ``a_min <= x <= a_max``
+    (bounds included, as MXNet's ``clip_grad``) and is zero outside."""
+    lo, hi = jnp.asarray(a_min, data.dtype), jnp.asarray(a_max, data.dtype)
+    clipped = jnp.clip(data, lo, hi)
+    if not jnp.issubdtype(data.dtype, jnp.inexact):
+        return clipped
+    return jnp.where((data >= lo) & (data <= hi), data, lax.stop_gradient(clipped))
 
 
 def _topk_outputs(attrs):

@@ -142,6 +142,138 @@ def linalg_gemm2(A, B, transpose_a, transpose_b, alpha, axis):
     return jnp.moveaxis(alpha * jnp.matmul(a, b), -2, axis)
 
 
+@register(
+    "_linalg_gemm",
+    inputs=("A", "B", "C"),
+    attrs={
+        "transpose_a": Attr(BOOL, False),
+        "transpose_b": Attr(BOOL, False),
+        "alpha": Attr(FLOAT, 1.0),
+        "beta": Attr(FLOAT, 1.0),
+        "axis": Attr(INT, -2),
+    },
+    aliases=("linalg_gemm",),
+)
+def linalg_gemm(A, B, C, transpose_a, transpose_b, alpha, beta, axis):
+    """``alpha * op(A) @ op(B) + beta * C`` on the matrices formed by axes ``(axis, -1)``."""
+    return linalg_gemm2(A, B, transpose_a, transpose_b, alpha, axis) + beta * C
+
+
+def _la_reduced(out):
+    # MXNet's LaReduceShape: a single matrix gives shape (1,), never a 0-d array.
+    return out.reshape((1,)) if out.ndim == 0 else out
+
+
+def _tri(A, lower):
+    return jnp.tril(A) if lower else jnp.triu(A)
+
+
+@register("_linalg_potrf", inputs=("A",), aliases=("linalg_potrf",))
+def linalg_potrf(A):
+    """Cholesky factor ``L`` (lower triangular, ``A = L L^T``) of each symmetric positive
+    definite matrix on the last two axes."""
+    return jnp.linalg.cholesky(A)
+
+
+@register("_linalg_potri", inputs=("A",), aliases=("linalg_potri",))
+def linalg_potri(A):
+    """``(L L^T)^-1`` from a lower Cholesky factor ``L = A`` (only its lower triangle is read)."""
+    L = jnp.tril(A)
+    eye = jnp.broadcast_to(jnp.eye(A.shape[-1], dtype=A.dtype), A.shape)
+    L_inv = lax.linalg.triangular_solve(L, eye, left_side=True, lower=True)
+    return jnp.swapaxes(L_inv, -1, -2) @ L_inv
+
+
+_TRI_ATTRS = {
+    "transpose": Attr(BOOL, False),
+    "rightside": Attr(BOOL, False),
+    "lower": Attr(BOOL, True),
+    "alpha": Attr(FLOAT, 1.0),
+}
+
+
+@register("_linalg_trmm", inputs=("A", "B"), attrs=_TRI_ATTRS, aliases=("linalg_trmm",))
+def linalg_trmm(A, B, transpose, rightside, lower, alpha):
+    """``alpha * op(A) @ B`` (or ``alpha * B @ op(A)`` with ``rightside``), ``A`` triangular:
+    only its lower (``lower=True``) or upper triangle is used; ``op`` transposes if asked."""
+    a = _tri(A, lower)
+    a = jnp.swapaxes(a, -1, -2) if transpose else a
+    return alpha * (B @ a if rightside else a @ B)
+
+
+@register("_linalg_trsm", inputs=("A", "B"), attrs=_TRI_ATTRS, aliases=("linalg_trsm",))
+def linalg_trsm(A, B, transpose, rightside, lower, alpha):
+    """Solve ``op(A) X = alpha B`` (or ``X op(A) = alpha B`` with ``rightside``) for ``X``,
+    ``A`` triangular (only the ``lower``/upper triangle is read)."""
+    return lax.linalg.triangular_solve(
+        _tri(A, lower), alpha * B, left_side=not rightside, lower=lower, transpose_a=transpose
+    )
+
+
+@register(
+    "_linalg_syrk",
+    inputs=("A",),
+    attrs={"transpose": Attr(BOOL, False), "alpha": Attr(FLOAT, 1.0)},
+    aliases=("linalg_syrk",),
+)
+def linalg_syrk(A, transpose, alpha):
+    """``alpha * A @ A^T`` (``alpha * A^T @ A`` with ``transpose``)."""
+    At = jnp.swapaxes(A, -1, -2)
+    return alpha * (At @ A if transpose else A @ At)
+
+
+@register("_linalg_sumlogdiag", inputs=("A",), aliases=("linalg_sumlogdiag",))
+def linalg_sumlogdiag(A):
+    """``sum(log(diag(A)))`` per matrix (a single matrix gives shape (1,))."""
+    return _la_reduced(jnp.sum(jnp.log(jnp.diagonal(A, axis1=-2, axis2=-1)), axis=-1))
+
+
+@register(
+    "_linalg_extractdiag",
+    inputs=("A",),
+    attrs={"offset": Attr(INT, 0)},
+    aliases=("linalg_extractdiag",),
+)
+def linalg_extractdiag(A, offset):
+    """The ``offset`` diagonal of each matrix (positive: above the main one) as the last axis."""
+    return jnp.diagonal(A, offset=offset, axis1=-2, axis2=-1)
+
+
+@register(
+    "_linalg_makediag",
+    inputs=("A",),
+    attrs={"offset": Attr(INT, 0)},
+    aliases=("linalg_makediag",),
+)
+def linalg_makediag(A, offset):
+    """Square matrices (size ``n + |offset|``) with the last axis of ``A`` on the ``offset``
+    diagonal and zeros elsewhere."""
+    n = A.shape[-1] + abs(offset)
+    rows = jnp.arange(A.shape[-1]) + max(-offset, 0)
+    cols = jnp.arange(A.shape[-1]) + max(offset, 0)
+    out = jnp.zeros(A.shape[:-1] + (n, n), A.dtype)
+    return out.at[..., rows, cols].set(A)
+
+
+@register("_linalg_inverse", inputs=("A",), aliases=("linalg_inverse",))
+def linalg_inverse(A):
+    """Inverse of each square matrix on the last two axes."""
+    return jnp.linalg.inv(A)
+
+
+@register("_linalg_det", inputs=("A",), aliases=("linalg_det",))
+def linalg_det(A):
+    """Determinant of each square matrix (a single matrix gives shape (1,))."""
+    return _la_reduced(jnp.linalg.det(A))
+
+
+@register("_linalg_slogdet", inputs=("A",), num_outputs=2, aliases=("linalg_slogdet",))
+def linalg_slogdet(A):
+    """``(sign, log|det|)`` of each square matrix (a single matrix gives shapes (1,))."""
+    sign, logdet = jnp.linalg.slogdet(A)
+    return lax.stop_gradient(_la_reduced(sign)), _la_reduced(logdet)
+
+
 # ---------------------------------------------------------------------------
 # activations
 
@@ -156,12 +288,15 @@ _ACTIVATIONS = {
     "tanh": jnp.tanh,
     "softrelu": _softrelu,
     "softsign": lambda x: x / (1 + jnp.abs(x)),
+    "log_sigmoid": jax.nn.log_sigmoid,
+    "mish": lambda x: x * jnp.tanh(jax.nn.softplus(x)),
 }
 
 
 @register("Activation", attrs={"act_type": Attr(STR, choices=tuple(_ACTIVATIONS))})
 def activation(data, act_type):
-    """Element-wise ``relu``, ``sigmoid``, ``tanh``, ``softrelu`` (log(1+e^x)) or ``softsign``."""
+    """Element-wise ``relu``, ``sigmoid``, ``tanh``, ``softrelu`` (log(1+e^x)) or ``softsign``
+    (plus ``log_sigmoid`` and ``mish``, which later MXNet versions accept)."""
     return _ACTIVATIONS[act_type](data)
 
 
@@ -171,7 +306,7 @@ _SELU_LAMBDA = 1.0507009873554804934193349852946
 
 @jax.custom_vjp
 def _selu(x):
-    neg = _SELU_ALPHA * jnp.expm1(jnp.minimum(x, 0))
+    neg = _SELU_ALPHA * jnp.expm1(jnp.where(x > 0, 0, x))
     return _SELU_LAMBDA * jnp.where(x > 0, x, neg)
 
 
@@ -232,7 +367,8 @@ def leaky_relu(data, gamma=None, *, act_type, slope, lower_bound, upper_bound, k
             g = gamma
         return jnp.where(data > 0, data, g * data)
     if act_type == "elu":
-        return jnp.where(data > 0, data, slope * jnp.expm1(jnp.minimum(data, 0)))
+        # expm1 of where(), not of minimum(x, 0): at x == 0 the gradient is slope (MXNet)
+        return jnp.where(data > 0, data, slope * jnp.expm1(jnp.where(data > 0, 0, data)))
     if act_type == "selu":
         return _selu(data)
     if act_type == "gelu":

@@ -3,16 +3,23 @@
 * ``axis=None`` reduces everything; the result then has shape ``(1,)``, not
   ``()`` (MXNet 1.x has no zero-dim arrays).
 * ``exclude=True`` reduces over every axis *except* the given ones.
-* ``argmax``/``argmin`` return float32 indices.
+* ``argmax``/``argmin``/``argmax_channel`` return indices in the *input* dtype (float32
+  for float32 data; MXNet's ``ElemwiseType<1, 1>``), not integers.
 * ``norm`` supports ``ord`` 1 and 2.
+* ``max``/``min`` send the *whole* head gradient to every element equal to the
+  result (MXNet's ``ReduceAxesBackwardUseInOut<eq>``), where jax would split it
+  among ties.
 """
 
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ..attrs import AXIS, BOOL, INT, OPT_INT, Attr
+from ..attrs import AXIS, BOOL, DTYPE, INT, OPT_INT, OPT_SHAPE, Attr
 from ..registry import OpError, register
 
 
@@ -61,12 +68,36 @@ def _count(x, axes):
     return n
 
 
+def _chooser(fn):
+    """``fn`` (jnp.max / jnp.min) with MXNet's gradient: each tie gets the full gradient."""
+
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+    def reduce(x, axis, keepdims):
+        return fn(x, axis=axis, keepdims=keepdims)
+
+    @reduce.defjvp
+    def reduce_jvp(axis, keepdims, primals, tangents):
+        (x,), (t,) = primals, tangents
+        out = fn(x, axis=axis, keepdims=True)
+        t_out = jnp.sum(jnp.where(x == out, t, jnp.zeros_like(t)), axis=axis, keepdims=True)
+        if not keepdims:
+            out, t_out = jnp.squeeze(out, axis), jnp.squeeze(t_out, axis)
+        return out, t_out
+
+    def call(x, axis, keepdims):
+        if not jnp.issubdtype(x.dtype, jnp.inexact) or not axis:
+            return fn(x, axis=axis, keepdims=keepdims)
+        return reduce(x, axis, keepdims)
+
+    return call
+
+
 _REDUCERS = {
     "sum": (jnp.sum, ("sum_axis",)),
     "mean": (_mean, ()),
     "prod": (jnp.prod, ()),
-    "max": (jnp.max, ("max_axis",)),
-    "min": (jnp.min, ("min_axis",)),
+    "max": (_chooser(jnp.max), ("max_axis",)),
+    "min": (_chooser(jnp.min), ("min_axis",)),
     "nansum": (jnp.nansum, ()),
     "nanprod": (jnp.nanprod, ()),
 }
@@ -88,11 +119,18 @@ for _name, (_fn, _aliases) in _REDUCERS.items():
 
 @register(
     "norm",
-    attrs={"ord": Attr(INT, 2), "axis": Attr(AXIS, None), "keepdims": Attr(BOOL, False)},
+    attrs={
+        "ord": Attr(INT, 2),
+        "axis": Attr(AXIS, None),
+        "out_dtype": Attr(DTYPE, "None"),
+        "keepdims": Attr(BOOL, False),
+    },
 )
-def norm(data, ord, axis, keepdims):
-    """L1 or L2 norm over ``axis`` (all axes -> shape (1,))."""
+def norm(data, ord, axis, out_dtype, keepdims):
+    """L1 or L2 norm over ``axis`` (all axes -> shape (1,)); ``out_dtype`` casts the result."""
     axes = normalize_axes("norm", axis, data.ndim)
+    if out_dtype not in (None, "None"):
+        data = data.astype(out_dtype)
     if ord == 1:
         out = jnp.sum(jnp.abs(data), axis=axes, keepdims=keepdims)
     elif ord == 2:
@@ -102,13 +140,29 @@ def norm(data, ord, axis, keepdims):
     return _finish(out, keepdims)
 
 
+@register(
+    "moments",
+    attrs={"axes": Attr(OPT_SHAPE, None), "keepdims": Attr(BOOL, False)},
+    num_outputs=2,
+)
+def moments(data, axes, keepdims):
+    """``(mean, variance)`` over ``axes`` (all axes if None); the variance is the biased
+    one (divided by the count). Full reductions have shape (1,)."""
+    ax = normalize_axes("moments", axes, data.ndim)
+    mean = jnp.mean(data, axis=ax, keepdims=True)
+    var = jnp.mean(jnp.square(data - mean), axis=ax, keepdims=keepdims)
+    if not keepdims:
+        mean = jnp.squeeze(mean, ax)
+    return _finish(mean, keepdims), _finish(var, keepdims)
+
+
 def _arg_reduce(name, fn):
     def arg(data, axis, keepdims):
         if axis is None:
-            out = fn(data.reshape(-1)).astype(jnp.float32)
+            out = fn(data.reshape(-1)).astype(data.dtype)
             return out.reshape((1,) * data.ndim if keepdims else (1,))
         ax = normalize_axes(name, axis, data.ndim)[0]
-        out = fn(data, axis=ax, keepdims=keepdims).astype(jnp.float32)
+        out = fn(data, axis=ax, keepdims=keepdims).astype(data.dtype)
         return lax.stop_gradient(_finish(out, keepdims))
 
     return arg
@@ -122,5 +176,5 @@ register("argmin", attrs={"axis": Attr(OPT_INT, None), "keepdims": Attr(BOOL, Fa
 
 @register("argmax_channel", differentiable=False)
 def argmax_channel(data):
-    """Argmax over the last axis, float32 indices."""
-    return jnp.argmax(data, axis=-1).astype(jnp.float32)
+    """Argmax over the last axis, indices in the input dtype."""
+    return jnp.argmax(data, axis=-1).astype(data.dtype)

@@ -102,15 +102,39 @@ def reshape(data, shape, reverse):
     return jnp.reshape(data, infer_reshape(tuple(data.shape), shape, reverse))
 
 
-@register("reshape_like", inputs=("lhs", "rhs"), differentiable=True)
-def reshape_like(lhs, rhs):
-    """Reshape ``lhs`` to the shape of ``rhs`` (same number of elements)."""
-    if lhs.size != rhs.size:
+@register(
+    "reshape_like",
+    inputs=("lhs", "rhs"),
+    attrs={
+        "lhs_begin": Attr(OPT_INT, None),
+        "lhs_end": Attr(OPT_INT, None),
+        "rhs_begin": Attr(OPT_INT, None),
+        "rhs_end": Attr(OPT_INT, None),
+    },
+)
+def reshape_like(lhs, rhs, lhs_begin, lhs_end, rhs_begin, rhs_end):
+    """Reshape ``lhs`` to the shape of ``rhs`` (same number of elements).
+
+    With the range attributes only ``lhs.shape[lhs_begin:lhs_end]`` is replaced by
+    ``rhs.shape[rhs_begin:rhs_end]`` (None means the start/end; negative values count
+    from the end): ``(30, 7)`` like ``(15, 2, 4)`` with ``lhs 0:1``, ``rhs 0:2`` gives
+    ``(15, 2, 7)``.
+    """
+
+    def bounds(begin, end, ndim):
+        b = 0 if begin is None else begin % ndim if begin < 0 else begin
+        e = ndim if end is None else end % ndim if end < 0 else end
+        return b, e
+
+    lb, le = bounds(lhs_begin, lhs_end, lhs.ndim)
+    rb, re_ = bounds(rhs_begin, rhs_end, rhs.ndim)
+    target = tuple(lhs.shape[:lb]) + tuple(rhs.shape[rb:re_]) + tuple(lhs.shape[le:])
+    if math.prod(target) != lhs.size:
         raise OpError(
-            f"operator reshape_like: lhs {tuple(lhs.shape)} and rhs {tuple(rhs.shape)} "
-            "have different sizes"
+            f"operator reshape_like: cannot reshape lhs {tuple(lhs.shape)} to {target} "
+            f"(from rhs {tuple(rhs.shape)})"
         )
-    return jnp.reshape(lhs, rhs.shape)
+    return jnp.reshape(lhs, target)
 
 
 @register("flatten", aliases=("Flatten",))
@@ -319,6 +343,49 @@ def slice_like(data, shape_like, axes):
     for a in axes:
         index[a % data.ndim] = slice(0, shape_like.shape[a % shape_like.ndim])
     return data[tuple(index)]
+
+
+@register("diag", attrs={"k": Attr(INT, 0), "axis1": Attr(INT, 0), "axis2": Attr(INT, 1)})
+def diag(data, k, axis1, axis2):
+    """1-D input: the square matrix with ``data`` on diagonal ``k``. N-D input: diagonal
+    ``k`` of the matrices on ``(axis1, axis2)``, as a new last axis (numpy's ``diagonal``)."""
+    if data.ndim == 1:
+        return jnp.diag(data, k)
+    return jnp.diagonal(data, offset=k, axis1=axis1, axis2=axis2)
+
+
+def _check_block(op, data, units):
+    """``units``: axis -> the number that must divide it."""
+    if data.ndim != 4:
+        raise OpError(f"operator {op}: input must be 4-D NCHW, got shape {tuple(data.shape)}")
+    for axis, unit in units.items():
+        if unit <= 0 or data.shape[axis] % unit:
+            raise OpError(
+                f"operator {op}: axis {axis} of input shape {tuple(data.shape)} is not "
+                f"divisible by {unit}"
+            )
+
+
+@register("depth_to_space", attrs={"block_size": Attr(INT)})
+def depth_to_space(data, block_size):
+    """NCHW ``(N, C, H, W) -> (N, C/b^2, H*b, W*b)``: reshape to ``(N, b, b, C/b^2, H, W)``,
+    transpose ``(0, 3, 4, 1, 5, 2)``, reshape (MXNet's DCR order)."""
+    _check_block("depth_to_space", data, {1: block_size * block_size})
+    n, c, h, w = data.shape
+    b = block_size
+    x = data.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
+    return x.reshape(n, c // (b * b), h * b, w * b)
+
+
+@register("space_to_depth", attrs={"block_size": Attr(INT)})
+def space_to_depth(data, block_size):
+    """NCHW ``(N, C, H, W) -> (N, C*b^2, H/b, W/b)``, the inverse of ``depth_to_space``:
+    reshape to ``(N, C, H/b, b, W/b, b)``, transpose ``(0, 3, 5, 1, 2, 4)``, reshape."""
+    _check_block("space_to_depth", data, {2: block_size, 3: block_size})
+    n, c, h, w = data.shape
+    b = block_size
+    x = data.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+    return x.reshape(n, c * b * b, h // b, w // b)
 
 
 @register("cast", attrs={"dtype": Attr(DTYPE)}, aliases=("Cast",))

@@ -3,7 +3,8 @@
 Each case is run exactly as the reference was produced (see ``tests/golden/README.md``):
 the inputs listed in ``grads`` get ``attach_grad()``, the call runs under
 ``autograd.record()``, ``backward`` uses the recorded head gradients, and outputs,
-gradients and output dtypes are compared with the case's own tolerances.
+gradients and output dtypes are compared with the case's own tolerances. Every case
+also runs through a hybridized ``HybridBlock`` calling the same api on ``F``.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import numpy as np
 import pytest
 
 import hybrid as mx
-from hybrid import autograd
+from hybrid import autograd, gluon
 from tests.golden_cases import arrays, cases
 
 OP_CASES = cases("op")
 
-# Owned by the optimizer-op module (lowering/ops/optimizer.py); see ``_skip_reason``.
+# Cases whose op another module owns: skipped (with the failure as the reason) if they fail.
 _OTHER_OWNER = {"adamw_update_op": "contrib.adamw_update belongs to lowering/ops/optimizer.py"}
 
 
@@ -29,22 +30,53 @@ def _resolve(api: str):
     return target
 
 
-def _positional(entry: dict, data: dict) -> list:
+def _positional(entry: dict, data: dict) -> tuple[list, list]:
     """The call's positional inputs; ``call.positional`` may hold ``None`` holes."""
     keys = (entry.get("call") or {}).get("positional") or entry["inputs"]
     return [None if k is None else mx.nd.array(data[k], dtype=data[k].dtype) for k in keys], keys
 
 
-def _run_case(entry: dict):
+class _CaseBlock(gluon.HybridBlock):
+    """``hybrid_forward(F, *xs)`` calling the case's api on ``F`` (``nd`` or ``sym``)."""
+
+    def __init__(self, api: str, kwargs: dict, holes: list[bool]):
+        super().__init__()
+        self._path = api.split(".")[1:]  # drop the leading "nd"
+        self._kwargs = kwargs
+        self._holes = holes
+
+    def hybrid_forward(self, F, *xs):
+        fn = F
+        for part in self._path:
+            fn = getattr(fn, part)
+        it = iter(xs)
+        args = [None if hole else next(it) for hole in self._holes]
+        return fn(*args, **self._kwargs)
+
+
+def _hybrid_call(entry: dict, keys: list):
+    block = _CaseBlock(entry["api"], entry["kwargs"], [k is None for k in keys])
+    block.hybridize()
+    return lambda *inputs: block(*[x for x in inputs if x is not None])
+
+
+def _run_case(entry: dict, hybridize: bool = False):
     data = arrays(entry["name"])
     inputs, keys = _positional(entry, data)
     by_key = {k: x for k, x in zip(keys, inputs) if k is not None}
     for name in entry.get("grads", {}):
         by_key[name].attach_grad()
-    fn = _resolve(entry["api"])
+    if hybridize:
+        call = _hybrid_call(entry, keys)
+    else:
+        fn = _resolve(entry["api"])
+
+        def call(*xs):
+            return fn(*xs, **entry["kwargs"])
+
     head_grads = entry.get("head_grads") or {}
     with autograd.record():
-        out = fn(*inputs, **entry["kwargs"])
+        out = call(*inputs)
     outs = out if isinstance(out, (list, tuple)) else [out]
     assert len(outs) == len(entry["outputs"]), (
         f"{entry['name']}: {len(outs)} outputs, expected {len(entry['outputs'])}"
@@ -65,11 +97,13 @@ def _check(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float, w
     )
 
 
+@pytest.mark.parametrize("hybridize", [False, True], ids=["eager", "hybridized"])
 @pytest.mark.parametrize("entry", OP_CASES, ids=[c["name"] for c in OP_CASES])
-def test_op_case(entry):
+def test_op_case(entry, hybridize):
+    """The case as recorded (eager ``nd`` call), and the same call inside a hybridized block."""
     name = entry["name"]
     try:
-        data, outs, inputs = _run_case(entry)
+        data, outs, inputs = _run_case(entry, hybridize)
     except Exception as err:  # noqa: BLE001 - only for the op owned elsewhere
         if name in _OTHER_OWNER:
             pytest.skip(f"{_OTHER_OWNER[name]}: {type(err).__name__}: {err}")
