@@ -51,6 +51,9 @@ class OpDef:
             unknown (``None``) input shapes, used for deferred parameter shapes.
         aliases: other names (``Flatten`` for ``flatten``).
         differentiable: False for ops whose outputs carry no gradient.
+        mutate_inputs: inputs MXNet updates in place (optimizer states): outputs
+            ``1..k`` are their new values, which eager calls write back, returning
+            only output 0 (MXNet's ``FMutateInputs``).
         doc: one paragraph with the MXNet semantics that matter.
     """
 
@@ -66,6 +69,7 @@ class OpDef:
     infer_shapes: Callable[[dict, list], list] | None = None
     aliases: tuple[str, ...] = ()
     differentiable: bool = True
+    mutate_inputs: tuple[str, ...] = ()
     doc: str = ""
 
     @property
@@ -126,6 +130,7 @@ def register(
     infer_shapes: Callable[[dict, list], list] | None = None,
     aliases: Sequence[str] = (),
     differentiable: bool = True,
+    mutate_inputs: Sequence[str] = (),
 ) -> Callable[[Callable], Callable]:
     """Decorator: register the decorated function as the implementation of op ``name``.
 
@@ -147,6 +152,7 @@ def register(
             infer_shapes=infer_shapes,
             aliases=tuple(aliases),
             differentiable=differentiable,
+            mutate_inputs=tuple(mutate_inputs),
             doc=(fn.__doc__ or "").strip(),
         )
         if op.variadic and "num_args" not in op.attrs:

@@ -135,3 +135,63 @@ def moveaxis(tensor: NDArray, source: int, destination: int) -> NDArray:
 
 __all__ = ["NDArray", "array", "zeros", "ones", "full", "empty", "arange", "waitall", "save",
            "load", "concatenate", "moveaxis", "random", "contrib", "linalg"]
+
+
+def _binary_function(name: str, array_op: str, scalar_op: str, rscalar_op: str, py_op):
+    """MXNet's ``nd.add``-style helpers: arrays broadcast, scalars on either side."""
+
+    def function(lhs, rhs):
+        lhs_nd, rhs_nd = isinstance(lhs, NDArray), isinstance(rhs, NDArray)
+        if lhs_nd and rhs_nd:
+            return _NAMESPACE[array_op](lhs, rhs)
+        if lhs_nd:
+            return getattr(_internal, scalar_op)(lhs, scalar=rhs)
+        if rhs_nd:
+            return getattr(_internal, rscalar_op)(rhs, scalar=lhs)
+        return py_op(lhs, rhs)
+
+    function.__name__ = name
+    function.__doc__ = f"``{name}(lhs, rhs)``: ``{array_op}`` for two arrays, else the scalar op."
+    return function
+
+
+def _init_binary_functions() -> None:
+    import operator
+
+    table = {
+        "add": ("broadcast_add", "_plus_scalar", "_plus_scalar", operator.add),
+        "subtract": ("broadcast_sub", "_minus_scalar", "_rminus_scalar", operator.sub),
+        "multiply": ("broadcast_mul", "_mul_scalar", "_mul_scalar", operator.mul),
+        "divide": ("broadcast_div", "_div_scalar", "_rdiv_scalar", operator.truediv),
+        "true_divide": ("broadcast_div", "_div_scalar", "_rdiv_scalar", operator.truediv),
+        "modulo": ("broadcast_mod", "_mod_scalar", "_rmod_scalar", operator.mod),
+        "power": ("broadcast_power", "_power_scalar", "_rpower_scalar", operator.pow),
+        "maximum": ("broadcast_maximum", "_maximum_scalar", "_maximum_scalar", max),
+        "minimum": ("broadcast_minimum", "_minimum_scalar", "_minimum_scalar", min),
+        "equal": ("broadcast_equal", "_equal_scalar", "_equal_scalar", operator.eq),
+        "not_equal": ("broadcast_not_equal", "_not_equal_scalar", "_not_equal_scalar",
+                      operator.ne),
+        "greater": ("broadcast_greater", "_greater_scalar", "_lesser_scalar", operator.gt),
+        "greater_equal": ("broadcast_greater_equal", "_greater_equal_scalar",
+                          "_lesser_equal_scalar", operator.ge),
+        "lesser": ("broadcast_lesser", "_lesser_scalar", "_greater_scalar", operator.lt),
+        "lesser_equal": ("broadcast_lesser_equal", "_lesser_equal_scalar",
+                         "_greater_equal_scalar", operator.le),
+        "logical_and": ("broadcast_logical_and", "_logical_and_scalar", "_logical_and_scalar",
+                        lambda a, b: float(bool(a) and bool(b))),
+        "logical_or": ("broadcast_logical_or", "_logical_or_scalar", "_logical_or_scalar",
+                       lambda a, b: float(bool(a) or bool(b))),
+        "logical_xor": ("broadcast_logical_xor", "_logical_xor_scalar", "_logical_xor_scalar",
+                        lambda a, b: float(bool(a) != bool(b))),
+    }
+    for name, (array_op, scalar_op, rscalar_op, py_op) in table.items():
+        _NAMESPACE[name] = _binary_function(name, array_op, scalar_op, rscalar_op, py_op)
+
+
+_init_binary_functions()
+
+
+def onehot_encode(indices: NDArray, out: NDArray) -> NDArray:
+    """One-hot rows of ``out``'s width written into ``out`` (legacy MXNet helper)."""
+    out[:] = _NAMESPACE["one_hot"](indices, depth=out.shape[1], dtype=np.dtype(out.dtype).name)
+    return out

@@ -115,6 +115,11 @@ def invoke(op: OpDef, inputs: Sequence[Any], attrs: dict[str, Any], ctx=None, ou
         node = autograd.TapeNode(vjp, parents, avals, op.name)
         for i, r in enumerate(results):
             r._entry = (node, i)
+    if op.mutate_inputs:
+        by_name = dict(zip(op.input_names(attrs), inputs))
+        for name, value in zip(op.mutate_inputs, results[1:]):
+            by_name[name]._set_data(value._data)
+        results = results[:1]
     if out is not None:
         if len(results) != 1:
             raise MXNetError(f"operator {op.name}: out= needs a single-output op")

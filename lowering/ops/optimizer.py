@@ -672,3 +672,13 @@ def mp_lamb_update_phase2(weight, g, r1, r2, weight32, lr, lower_bound, upper_bo
 
 
 __all__ = ["UPDATED_INPUTS"]
+
+
+def _declare_mutated_inputs() -> None:
+    from ..registry import get
+
+    for name, inputs in UPDATED_INPUTS.items():
+        get(name).mutate_inputs = inputs
+
+
+_declare_mutated_inputs()

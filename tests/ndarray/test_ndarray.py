@@ -137,3 +137,20 @@ def test_waitall_and_wait_to_read() -> None:
     x.wait_to_read()
     nd.waitall()
     assert x.asnumpy().tolist() == [3.0, 3.0]
+
+
+def test_binary_helpers_take_arrays_or_scalars_on_either_side() -> None:
+    x = nd.array([1.0, -2.0, 3.0])
+    assert nd.maximum(x, 0).asnumpy().tolist() == [1, 0, 3]
+    assert nd.subtract(5, x).asnumpy().tolist() == [4, 7, 2]
+    assert nd.greater(x, nd.zeros((3,))).asnumpy().tolist() == [1, 0, 1]
+    assert nd.power(2, x).asnumpy().tolist() == [2, 0.25, 8]
+    assert nd.add(1, 2) == 3
+
+
+def test_update_ops_write_states_in_place_and_return_the_weight() -> None:
+    weight, grad, mom = nd.ones((2,)), nd.ones((2,)), nd.zeros((2,))
+    result = nd.sgd_mom_update(weight, grad, mom, out=weight, lr=0.1, momentum=0.9)
+    assert result is weight
+    np.testing.assert_allclose(weight.asnumpy(), [0.9, 0.9], rtol=1e-6)
+    np.testing.assert_allclose(mom.asnumpy(), [-0.1, -0.1], rtol=1e-6)

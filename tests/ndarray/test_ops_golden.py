@@ -18,8 +18,6 @@ from tests.golden_cases import arrays, cases
 
 OP_CASES = cases("op")
 
-# Cases whose op another module owns: skipped (with the failure as the reason) if they fail.
-_OTHER_OWNER = {"adamw_update_op": "contrib.adamw_update belongs to lowering/ops/optimizer.py"}
 
 
 def _resolve(api: str):
@@ -102,12 +100,7 @@ def _check(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float, w
 def test_op_case(entry, hybridize):
     """The case as recorded (eager ``nd`` call), and the same call inside a hybridized block."""
     name = entry["name"]
-    try:
-        data, outs, inputs = _run_case(entry, hybridize)
-    except Exception as err:  # noqa: BLE001 - only for the op owned elsewhere
-        if name in _OTHER_OWNER:
-            pytest.skip(f"{_OTHER_OWNER[name]}: {type(err).__name__}: {err}")
-        raise
+    data, outs, inputs = _run_case(entry, hybridize)
     atol, rtol = entry["atol"], entry["rtol"]
     meta = entry.get("arrays", {})
     failures = []
@@ -129,8 +122,6 @@ def test_op_case(entry, hybridize):
             _check(grad.asnumpy(), data[grad_key], atol, rtol, f"{name} grad {input_key}")
         except AssertionError as err:
             failures.append(str(err))
-    if failures and name in _OTHER_OWNER:
-        pytest.skip(f"{_OTHER_OWNER[name]}: " + "; ".join(failures))
     assert not failures, "\n".join(failures)
 
 
