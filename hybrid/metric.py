@@ -609,42 +609,38 @@ class _BinaryClassificationMetrics:
         self.global_true_negatives = 0
 
 
-@register
-class F1(EvalMetric):
-    """F1 score of a *binary* classifier (labels 0/1, predictions (N, 2) scores).
+class _BinaryScoreMetric(EvalMetric):
+    """Shared by F1 and MCC: a score of the pooled binary counts.
 
-    ``average='macro'`` (default) computes F1 per ``update`` call and averages
-    those over calls (local and global values are then equal); ``'micro'``
-    computes one F1 from the pooled counts.  More than two label values raise
-    ``ValueError``.
+    ``average='macro'`` (default) computes the score per ``update`` call and
+    averages those over calls (local and global values are then equal, as in
+    MXNet); ``'micro'`` computes one score from the counts pooled over calls.
     """
 
-    def __init__(
-        self,
-        name: str = "f1",
-        output_names: list[str] | None = None,
-        label_names: list[str] | None = None,
-        average: str = "macro",
-    ) -> None:
+    def __init__(self, name: str, output_names: list[str] | None,
+                 label_names: list[str] | None, average: str) -> None:
         self.average = average
         self.metrics = _BinaryClassificationMetrics()
         super().__init__(
             name=name, output_names=output_names, label_names=label_names, has_global_stats=True
         )
 
+    def _score(self, use_global: bool) -> float:
+        raise NotImplementedError
+
     def update(self, labels: Any, preds: Any) -> None:
         labels, preds = check_label_shapes(labels, preds, True)
         for label, pred in zip(labels, preds):
             self.metrics.update_binary_stats(label, pred)
         if self.average == "macro":
-            self.sum_metric += self.metrics.fscore
-            self.global_sum_metric += self.metrics.global_fscore
+            self.sum_metric += self._score(False)
+            self.global_sum_metric += self._score(True)
             self.num_inst += 1
             self.global_num_inst += 1
             self.metrics.reset_stats()
         else:
-            self.sum_metric = self.metrics.fscore * self.metrics.total_examples
-            self.global_sum_metric = self.metrics.global_fscore * self.metrics.global_total_examples
+            self.sum_metric = self._score(False) * self.metrics.total_examples
+            self.global_sum_metric = self._score(True) * self.metrics.global_total_examples
             self.num_inst = self.metrics.total_examples
             self.global_num_inst = self.metrics.global_total_examples
 
@@ -662,55 +658,35 @@ class F1(EvalMetric):
 
 
 @register
-class MCC(EvalMetric):
+class F1(_BinaryScoreMetric):
+    """F1 score of a *binary* classifier (labels 0/1, predictions (N, 2) scores).
+
+    More than two label values raise ``ValueError``; ``average`` is ``'macro'``
+    (per update call, then averaged) or ``'micro'`` (pooled counts).
+    """
+
+    def __init__(self, name: str = "f1", output_names: list[str] | None = None,
+                 label_names: list[str] | None = None, average: str = "macro") -> None:
+        super().__init__(name, output_names, label_names, average)
+
+    def _score(self, use_global: bool) -> float:
+        return self.metrics.global_fscore if use_global else self.metrics.fscore
+
+
+@register
+class MCC(_BinaryScoreMetric):
     """Matthews correlation coefficient of a *binary* classifier.
 
     ``TP*TN - FP*FN`` over the square root of the product of the non-zero terms
     among ``(TP+FP), (TP+FN), (TN+FP), (TN+FN)``.  ``average`` works as for ``F1``.
     """
 
-    def __init__(
-        self,
-        name: str = "mcc",
-        output_names: list[str] | None = None,
-        label_names: list[str] | None = None,
-        average: str = "macro",
-    ) -> None:
-        self._average = average
-        self._metrics = _BinaryClassificationMetrics()
-        super().__init__(
-            name=name, output_names=output_names, label_names=label_names, has_global_stats=True
-        )
+    def __init__(self, name: str = "mcc", output_names: list[str] | None = None,
+                 label_names: list[str] | None = None, average: str = "macro") -> None:
+        super().__init__(name, output_names, label_names, average)
 
-    def update(self, labels: Any, preds: Any) -> None:
-        labels, preds = check_label_shapes(labels, preds, True)
-        for label, pred in zip(labels, preds):
-            self._metrics.update_binary_stats(label, pred)
-        if self._average == "macro":
-            self.sum_metric += self._metrics.matthewscc()
-            self.global_sum_metric += self._metrics.matthewscc(use_global=True)
-            self.num_inst += 1
-            self.global_num_inst += 1
-            self._metrics.reset_stats()
-        else:
-            self.sum_metric = self._metrics.matthewscc() * self._metrics.total_examples
-            self.global_sum_metric = (
-                self._metrics.matthewscc(use_global=True) * self._metrics.global_total_examples
-            )
-            self.num_inst = self._metrics.total_examples
-            self.global_num_inst = self._metrics.global_total_examples
-
-    def reset(self) -> None:
-        self.sum_metric = 0.0
-        self.num_inst = 0.0
-        self.global_sum_metric = 0.0
-        self.global_num_inst = 0.0
-        self._metrics.reset_stats()
-
-    def reset_local(self) -> None:
-        self.sum_metric = 0.0
-        self.num_inst = 0.0
-        self._metrics.local_reset_stats()
+    def _score(self, use_global: bool) -> float:
+        return self.metrics.matthewscc(use_global=use_global)
 
 
 def _pick(data: numpy.ndarray, index: numpy.ndarray, axis: int) -> numpy.ndarray:

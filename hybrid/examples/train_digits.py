@@ -85,8 +85,9 @@ def main(argv: list[str] | None = None) -> None:
         for epoch in range(args.epochs):
             speed = train_epoch(net, trainer, loss_fn, loader)
             acc = evaluate(net, images[test], labels[test])
+            note = " (includes compiling)" if epoch == 0 else ""
             print(f"{mode:>10} epoch {epoch}: test accuracy {acc:.4f}, "
-                  f"{speed:,.0f} samples/s")
+                  f"{speed:,.0f} samples/s{note}")
 
     out = args.out or tempfile.mkdtemp(prefix="hybrid-digits-")
     os.makedirs(out, exist_ok=True)

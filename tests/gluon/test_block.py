@@ -281,3 +281,15 @@ def test_dropout_draws_a_new_mask_every_training_call(hybridize) -> None:
     with autograd.record():
         again = drop(x).asnumpy()
     np.testing.assert_array_equal(again, a)
+
+
+def test_a_block_that_keeps_recompiling_warns(monkeypatch) -> None:
+    from lowering import compile_cache
+
+    monkeypatch.setattr(compile_cache, "RETRACE_WARNING", 3)
+    net = gluon.nn.Dense(2, in_units=3)
+    net.initialize()
+    net.hybridize()
+    with pytest.warns(UserWarning, match="compiled 3 times"):
+        for batch in (1, 2, 3):
+            net(nd.ones((batch, 3)))
