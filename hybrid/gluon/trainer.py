@@ -136,19 +136,13 @@ class Trainer:
             opt.update_multi_precision(i, v, v._grad, self._states[i])
 
     def save_states(self, fname: str) -> None:
-        """Save the optimizer states (numpy pickle of the state pytrees and counters)."""
+        """Save the optimizer and its states (a pickle of numpy arrays), atomically."""
         import pickle
 
-        from ..symbol.symbol import _atomic_write_text  # noqa: F401  (same atomic rule)
+        from lowering.serialization import write_atomic
 
         states = {i: jax.tree_util.tree_map(np.asarray, s) for i, s in self._states.items()}
-        payload = pickle.dumps({"states": states, "optimizer": self._optimizer})
-        tmp = f"{fname}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(payload)
-        import os
-
-        os.replace(tmp, fname)
+        write_atomic(fname, pickle.dumps({"states": states, "optimizer": self._optimizer}))
 
     def load_states(self, fname: str) -> None:
         """Load states saved by ``save_states``."""

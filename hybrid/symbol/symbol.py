@@ -322,17 +322,6 @@ def load(fname: str | os.PathLike) -> Symbol:
 
 
 def _atomic_write_text(fname: str | os.PathLike, text: str) -> None:
-    import tempfile
+    from lowering.serialization import write_atomic
 
-    directory = os.path.dirname(os.path.abspath(fname))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, fname)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(fname, text.encode("utf-8"))

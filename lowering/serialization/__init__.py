@@ -4,6 +4,7 @@
 ``Block.save_parameters`` and ``HybridBlock.export`` (``*.params``).
 """
 
+from lowering.serialization.atomic import write_atomic
 from lowering.serialization.ndarray_file import (
     LIST_MAGIC,
     NDARRAY_V1_MAGIC,
@@ -20,6 +21,7 @@ from lowering.serialization.ndarray_file import (
 )
 
 __all__ = [
+    "write_atomic",
     "LIST_MAGIC",
     "NDARRAY_V1_MAGIC",
     "NDARRAY_V2_MAGIC",

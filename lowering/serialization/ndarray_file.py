@@ -36,10 +36,7 @@ that are not UTF-8 and duplicate names in a dict file are all refused with
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
-import stat
 import struct
 import sys
 from collections.abc import Mapping
@@ -47,6 +44,8 @@ from typing import Any
 
 import ml_dtypes
 import numpy as np
+
+from lowering.serialization.atomic import write_atomic
 
 __all__ = [
     "LIST_MAGIC",
@@ -475,61 +474,14 @@ def loads(buf: bytes | bytearray | memoryview) -> list[_ArrayOrNone] | dict[str,
 # --------------------------------------------------------------------------- files
 
 
-def _fsync_directory(directory: str) -> None:
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-    try:
-        fd = os.open(directory, flags)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _create_temporary(directory: str, base: str) -> tuple[int, str]:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        candidate = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
-        try:
-            return os.open(candidate, flags, 0o666), candidate
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not create a temporary file next to {base!r} in {directory}")
-
-
 def save(path: str | os.PathLike[str], data: Any, *, np_shape: bool | None = None) -> None:
     """Write ``data`` to ``path`` in MXNet's NDArray list format (``mx.nd.save``).
 
-    ``data`` and ``np_shape`` are as for ``dumps``.  The write is atomic: the bytes go to
-    a temporary file in the target's directory, are flushed and fsync'ed, then
-    ``os.replace`` moves them onto ``path`` (through a symlink, the link's target is
-    replaced; an existing file's permission bits are kept).  On any error the temporary
-    file is removed and an existing ``path`` is left untouched.
+    ``data`` and ``np_shape`` are as for ``dumps``.  The write is atomic (see
+    ``write_atomic``): on any error an existing ``path`` is left untouched and no
+    temporary file remains.
     """
-    payload = dumps(data, np_shape=np_shape)
-    target = os.path.realpath(os.fsdecode(os.fspath(path)))
-    directory, base = os.path.split(target)
-    fd, tmp = _create_temporary(directory, base)
-    try:
-        try:
-            handle = os.fdopen(fd, "wb")
-        except BaseException:
-            os.close(fd)
-            raise
-        with handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(directory)
+    write_atomic(path, dumps(data, np_shape=np_shape))
 
 
 def load(path: str | os.PathLike[str]) -> list[_ArrayOrNone] | dict[str, _ArrayOrNone]:

@@ -74,3 +74,27 @@ def test_trainer_rescale_grad_is_one_over_batch_size() -> None:
     loss.backward()
     trainer.step(4)
     np.testing.assert_allclose(param.data().asnumpy(), [-1.0, -2.0])
+
+
+def test_save_and_load_states_resume_training_identically(tmp_path) -> None:
+    def make():
+        p = gluon.Parameter("w", shape=(3,))
+        p.initialize(mx.init.One())
+        return p, gluon.Trainer([p], "adam", {"learning_rate": 0.1})
+
+    def step(p, trainer, g):
+        with autograd.record():
+            loss = (p.data() * mx.nd.array(g)).sum()
+        loss.backward()
+        trainer.step(1)
+
+    p1, t1 = make()
+    step(p1, t1, [1.0, 2.0, 3.0])
+    path = str(tmp_path / "adam.states")
+    t1.save_states(path)
+    p2, t2 = make()
+    p2.set_data(p1.data())
+    t2.load_states(path)
+    for p, t in ((p1, t1), (p2, t2)):
+        step(p, t, [0.5, -1.0, 2.0])
+    np.testing.assert_array_equal(p1.data().asnumpy(), p2.data().asnumpy())
