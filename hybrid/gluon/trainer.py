@@ -2,13 +2,15 @@
 
 ``step(batch_size)`` sets ``rescale_grad = scale / batch_size`` (MXNet's rule:
 gradients are sums over the batch) and updates every parameter in one compiled
-call over the pytrees of weights, gradients and optimizer states, whose buffers
-are donated to the call. Learning rate, weight decay, the rescale factor and the
+call over the pytrees of weights, gradients and optimizer states. The states'
+buffers are donated to the call, and so are the weights' unless some other handle
+still shares one of them. Learning rate, weight decay, the rescale factor and the
 update counts are traced arguments, so changing them never recompiles.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import jax
@@ -16,6 +18,21 @@ import numpy as np
 
 from .. import optimizer as _opt
 from .parameter import Parameter, ParameterDict
+
+
+_OWN_REFS = 4
+"""References to a weight's jax array while ``_unshared`` looks at it: its NDArray
+handle, the ``weights`` tuple, the loop variable and ``getrefcount``'s argument."""
+
+
+def _unshared(arrays: tuple) -> bool:
+    """Whether every array is held only by its parameter, so its buffer may be donated.
+
+    Another holder (a ``detach()``-ed handle, ``set_data(other)``, a retained autograd
+    graph, a user's variable) would see its buffer deleted by donation; then the step
+    runs without donating the weights (correct, a little slower).
+    """
+    return all(sys.getrefcount(a) <= _OWN_REFS for a in arrays)
 
 
 class Trainer:
@@ -78,8 +95,8 @@ class Trainer:
         """Like ``step`` without ``allreduce_grads`` (after calling it yourself)."""
         self.step(batch_size, ignore_stale_grad)
 
-    def _step_fn(self, indices: tuple[int, ...]):
-        fn = self._compiled.get(indices)
+    def _step_fn(self, indices: tuple[int, ...], donate_weights: bool):
+        fn = self._compiled.get((indices, donate_weights))
         if fn is None:
             opt = self._optimizer
 
@@ -92,7 +109,8 @@ class Trainer:
                     new_s.append(s)
                 return tuple(new_w), tuple(new_s)
 
-            fn = self._compiled[indices] = jax.jit(run, donate_argnums=(0, 2))
+            donate = (0, 2) if donate_weights else (2,)
+            fn = self._compiled[(indices, donate_weights)] = jax.jit(run, donate_argnums=donate)
         return fn
 
     def _update(self, ignore_stale_grad: bool = False) -> None:
@@ -120,8 +138,8 @@ class Trainer:
         weights = tuple(v._data for v in values)
         grads = tuple(v._grad._data for v in values)
         states = tuple(self._states[i] for i in indices)
-        new_w, new_s = self._step_fn(key)(weights, grads, states, lrs, wds,
-                                          np.float64(opt.rescale_grad), ts)
+        new_w, new_s = self._step_fn(key, _unshared(weights))(
+            weights, grads, states, lrs, wds, np.float64(opt.rescale_grad), ts)
         for v, w in zip(values, new_w):
             v._set_data(w)
         for i, s in zip(indices, new_s):

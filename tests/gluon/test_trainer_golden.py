@@ -98,3 +98,20 @@ def test_save_and_load_states_resume_training_identically(tmp_path) -> None:
     for p, t in ((p1, t1), (p2, t2)):
         step(p, t, [0.5, -1.0, 2.0])
     np.testing.assert_array_equal(p1.data().asnumpy(), p2.data().asnumpy())
+
+
+def test_step_never_deletes_a_buffer_another_handle_shares() -> None:
+    net = gluon.nn.Dense(2, in_units=3)
+    net.initialize(mx.init.One())
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.5})
+    kept = net.weight.data().detach()
+    other = gluon.Parameter("copy", shape=(2, 3))
+    other.initialize()
+    other.set_data(net.weight.data())
+    with autograd.record():
+        loss = net(mx.nd.ones((1, 3))).sum()
+    loss.backward()
+    trainer.step(1)
+    np.testing.assert_array_equal(kept.asnumpy(), np.ones((2, 3)))
+    np.testing.assert_array_equal(other.data().asnumpy(), np.ones((2, 3)))
+    np.testing.assert_allclose(net.weight.data().asnumpy(), np.full((2, 3), 0.5))
