@@ -19,7 +19,6 @@ import numpy as np
 from .. import optimizer as _opt
 from .parameter import Parameter, ParameterDict
 
-
 _OWN_REFS = 4
 """References to a weight's jax array while ``_unshared`` looks at it: its NDArray
 handle, the ``weights`` tuple, the loop variable and ``getrefcount``'s argument."""
