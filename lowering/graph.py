@@ -42,7 +42,11 @@ class Node:
 
     @property
     def num_outputs(self) -> int:
-        return 1 if self.op is None else self.op.output_count(self.attrs)
+        """Visible outputs; ops that update inputs in place show only their result, as in
+        MXNet (their extra outputs, the new input values, stay internal)."""
+        if self.op is None or self.op.mutate_inputs:
+            return 1
+        return self.op.output_count(self.attrs)
 
     def input_names(self) -> list[str]:
         return [] if self.op is None else self.op.input_names(self.attrs)

@@ -270,8 +270,7 @@ def apply_op(op: OpDef, inputs: list, raw_attrs: dict, name: str | None = None,
                        given=[k for k in raw_attrs if k in op.attrs])
     # Ops that update inputs in place (optimizer states) show only their result, as in
     # MXNet; inside a compiled graph the updated states are not written back.
-    visible = 1 if op.mutate_inputs else node.num_outputs
-    return Symbol([graph.Entry(node, i) for i in range(visible)])
+    return Symbol([graph.Entry(node, i) for i in range(node.num_outputs)])
 
 
 def Variable(name: str, attr: dict | None = None, shape=None, lr_mult=None, wd_mult=None,
