@@ -216,14 +216,28 @@ class NDArray:
         ) or isinstance(key, list):
             return self._index_op(key)
         if self._is_first_axis_basic(key) and not autograd.is_recording():
-            view = NDArray.__new__(NDArray)
-            NDArray.__init__(view, jnp.zeros(()), ctx=self._ctx)
-            view._value = None
-            view._base, view._index = self, key
-            if view._data.ndim == 0:
-                view._index = slice(key, key + 1 if key != -1 else None)
-            return view
+            return self._view(key)
         return self._index_op(key)
+
+    def _view(self, key: int | slice) -> NDArray:
+        """A handle on ``self[key]`` that reads and writes through to ``self``."""
+        if isinstance(key, numbers.Integral):
+            length = self.shape[0] if self.ndim else 0
+            if not -length <= key < length:
+                raise IndexError(
+                    f"index {key} is out of bounds for axis 0 with size {length} "
+                    f"(shape {self.shape})"
+                )
+        if isinstance(key, numbers.Integral) and self.ndim == 1:
+            key = slice(key, key + 1 if key != -1 else None)  # MXNet: x[i] on 1-D is (1,)
+        view = NDArray.__new__(NDArray)
+        view._value = None
+        view._ctx = self._ctx
+        view._grad = None
+        view._grad_req = "null"
+        view._entry = None
+        view._base, view._index = self, key
+        return view
 
     @staticmethod
     def _is_first_axis_basic(key: Any) -> bool:

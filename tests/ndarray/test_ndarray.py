@@ -154,3 +154,13 @@ def test_update_ops_write_states_in_place_and_return_the_weight() -> None:
     assert result is weight
     np.testing.assert_allclose(weight.asnumpy(), [0.9, 0.9], rtol=1e-6)
     np.testing.assert_allclose(mom.asnumpy(), [-0.1, -0.1], rtol=1e-6)
+
+
+def test_out_of_range_index_raises() -> None:
+    x = nd.zeros((3, 2))
+    with pytest.raises(IndexError, match="out of bounds"):
+        x[3]
+    with pytest.raises(IndexError):
+        nd.zeros((3,))[-4]
+    with pytest.raises(mx.MXNetError, match="out of bounds"):
+        x[0, 5]
