@@ -261,11 +261,12 @@ class Block:
         if not loaded and not params:
             return
         if not any("." in k for k in loaded):
-            # Legacy files (save_params / export) use full names, possibly arg:/aux:.
-            full = {k.split(":", 1)[-1]: v for k, v in loaded.items()}
-            by_name = {p.name: p for p in self.collect_params().values()}
-            assign_checked(by_name, full, str(filename), allow_missing, ignore_extra,
-                           cast_dtype, dtype_source, ctx)
+            # Legacy files (``save_params``) hold names without the block prefix, which is
+            # restored here, as MXNet does (so ``export`` files, with full names, are for
+            # ``SymbolBlock.imports``, not for this method).
+            self.collect_params().load_dict(loaded, ctx, allow_missing, ignore_extra,
+                                            self.prefix, str(filename), cast_dtype,
+                                            dtype_source)
             return
         assign_checked(params, loaded, str(filename), allow_missing, ignore_extra, cast_dtype,
                        dtype_source, ctx)

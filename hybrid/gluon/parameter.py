@@ -42,6 +42,12 @@ class tracing:
         _tracing.vars = self._old
 
 
+def _shape_compatible(declared, actual) -> bool:
+    """Same rank, and every known (non-zero) declared dim equals the actual one."""
+    return len(declared) == len(actual) and all(
+        d in (0, None) or d == a for d, a in zip(declared, actual))
+
+
 def _shape_known(shape) -> bool:
     return shape is not None and all(d is not None and d > 0 for d in shape)
 
@@ -464,12 +470,29 @@ class ParameterDict:
         """Load values saved by ``save`` (names get ``restore_prefix`` prepended)."""
         from lowering import serialization
 
-        loaded = serialization.load(fname)
+        try:
+            loaded = serialization.load(fname)
+        except serialization.NDArrayFileError as err:
+            raise MXNetError(f"cannot load parameters: {err}") from None
         if not isinstance(loaded, dict):
             raise MXNetError(f"{fname} holds an unnamed list of arrays, not parameters")
-        loaded = {restore_prefix + k.split(":", 1)[-1]: v for k, v in loaded.items()}
-        assign_checked(self._params, loaded, fname, allow_missing, ignore_extra, cast_dtype,
-                       dtype_source, ctx)
+        self.load_dict(loaded, ctx, allow_missing, ignore_extra, restore_prefix, str(fname),
+                       cast_dtype, dtype_source)
+
+    def load_dict(self, param_dict: dict, ctx=None, allow_missing: bool = False,
+                  ignore_extra: bool = False, restore_prefix: str = "",
+                  filename: str | None = None, cast_dtype: bool = False,
+                  dtype_source: str = "current") -> None:
+        """Assign values from ``{name: array}`` (``arg:``/``aux:`` prefixes dropped,
+        ``restore_prefix`` prepended); all names, shapes and dtypes are checked first."""
+        arrays = {}
+        for key, value in param_dict.items():
+            if key.startswith(("arg:", "aux:")):
+                key = key[4:]
+            arrays[restore_prefix + key] = value.asnumpy() if hasattr(value, "asnumpy") \
+                else np.asarray(value)
+        assign_checked(self._params, arrays, filename or "<dict>", allow_missing, ignore_extra,
+                       cast_dtype, dtype_source, ctx)
 
 
 def assign_checked(params: dict[str, Parameter], loaded: dict[str, np.ndarray], fname: str,
@@ -495,16 +518,10 @@ def assign_checked(params: dict[str, Parameter], loaded: dict[str, np.ndarray], 
         if name not in params:
             continue
         param = params[name]
-        if param.shape is not None and _shape_known(param.shape) and \
-                tuple(param.shape) != tuple(value.shape):
+        if param.shape is not None and not _shape_compatible(param.shape, value.shape):
             raise MXNetError(
                 f"failed loading parameter '{name}' from '{fname}': shape in the file "
                 f"{tuple(value.shape)} does not match the parameter's shape {tuple(param.shape)}"
-            )
-        if param.shape is not None and len(param.shape) != value.ndim:
-            raise MXNetError(
-                f"failed loading parameter '{name}' from '{fname}': rank of file shape "
-                f"{tuple(value.shape)} does not match parameter shape {tuple(param.shape)}"
             )
         if not cast_dtype and np.dtype(param.dtype) != value.dtype:
             raise MXNetError(
