@@ -34,6 +34,8 @@ class Node:
     """Attribute names the user set explicitly: the ones written to JSON."""
     versions: tuple[int, ...] = ()
     """nnvm's per-input version numbers, kept so read JSON is written back unchanged."""
+    json_outputs: int | None = None
+    """The node's row count in a read file's ``node_row_ptr`` (hidden outputs included)."""
     uid: int = field(default_factory=lambda: next(_ids))
 
     @property
@@ -47,6 +49,15 @@ class Node:
         if self.op is None or self.op.mutate_inputs:
             return 1
         return self.op.output_count(self.attrs)
+
+    def json_output_count(self) -> int:
+        """Outputs as MXNet's graph counts them (``node_row_ptr``): hidden ones included."""
+        if self.json_outputs is not None:
+            return self.json_outputs
+        if self.op is not None and self.op.json_outputs is not None:
+            n = self.op.json_outputs
+            return n(self.attrs) if callable(n) else n
+        return self.num_outputs
 
     def input_names(self) -> list[str]:
         return [] if self.op is None else self.op.input_names(self.attrs)

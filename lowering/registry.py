@@ -54,6 +54,9 @@ class OpDef:
         mutate_inputs: inputs MXNet updates in place (optimizer states): outputs
             ``1..k`` are their new values, which eager calls write back, returning
             only output 0 (MXNet's ``FMutateInputs``).
+        json_outputs: the output count MXNet's graph gives the op when it differs
+            from ``num_outputs`` (hidden outputs: Dropout's mask, BatchNorm's saved
+            mean and variance); only ``node_row_ptr`` in symbol JSON uses it.
         doc: one paragraph with the MXNet semantics that matter.
     """
 
@@ -70,6 +73,7 @@ class OpDef:
     aliases: tuple[str, ...] = ()
     differentiable: bool = True
     mutate_inputs: tuple[str, ...] = ()
+    json_outputs: int | Callable[[dict], int] | None = None
     doc: str = ""
 
     @property
@@ -131,6 +135,7 @@ def register(
     aliases: Sequence[str] = (),
     differentiable: bool = True,
     mutate_inputs: Sequence[str] = (),
+    json_outputs: int | Callable[[dict], int] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Decorator: register the decorated function as the implementation of op ``name``.
 
@@ -153,6 +158,7 @@ def register(
             aliases=tuple(aliases),
             differentiable=differentiable,
             mutate_inputs=tuple(mutate_inputs),
+            json_outputs=json_outputs,
             doc=(fn.__doc__ or "").strip(),
         )
         if op.variadic and "num_args" not in op.attrs:

@@ -137,7 +137,7 @@ def to_json(heads: Sequence[Entry]) -> str:
     w.key("node_row_ptr")
     ptr = [0]
     for n in order:
-        ptr.append(ptr[-1] + n.num_outputs)
+        ptr.append(ptr[-1] + n.json_output_count())
     _write_ints(w, ptr)
     w.key("heads")
     _write_entries(w, [(index[h.node.uid], h.index, 0) for h in heads])
@@ -176,12 +176,24 @@ def from_json(text: str) -> list[Entry]:
             raise SymbolJSONError(
                 f"node {i} ({spec.get('name', '?') if isinstance(spec, dict) else spec!r}): {err}"
             ) from None
+    _keep_row_counts(nodes, doc.get("node_row_ptr"))
     heads = []
     for h in doc["heads"]:
         if not 0 <= h[0] < len(nodes) or not 0 <= h[1] < nodes[h[0]].num_outputs:
             raise SymbolJSONError(f"head {h} refers to a missing node output")
         heads.append(Entry(nodes[h[0]], h[1]))
     return heads
+
+
+def _keep_row_counts(nodes: list[Node], row_ptr: Any) -> None:
+    """Remember each op node's row count from ``node_row_ptr`` when it differs from ours
+    (ops with hidden outputs), so the file is written back unchanged."""
+    if not isinstance(row_ptr, list) or len(row_ptr) != len(nodes) + 1:
+        return
+    for node, start, stop in zip(nodes, row_ptr, row_ptr[1:]):
+        if isinstance(start, int) and isinstance(stop, int) and node.op is not None \
+                and stop - start >= node.num_outputs and stop - start != node.json_output_count():
+            node.json_outputs = stop - start
 
 
 def _read_node(i: int, spec: dict[str, Any], nodes: list[Node]) -> Node:

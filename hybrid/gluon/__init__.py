@@ -3,6 +3,7 @@
 from . import loss, nn
 from .block import Block, HybridBlock
 from .parameter import Constant, Parameter, ParameterDict
+from .symbol_block import SymbolBlock
 from .trainer import Trainer
 
 
@@ -21,4 +22,4 @@ def __getattr__(attr: str):
 
 
 __all__ = ["Block", "HybridBlock", "Parameter", "Constant", "ParameterDict", "Trainer", "nn",
-           "loss"]
+           "loss", "SymbolBlock"]

@@ -565,5 +565,38 @@ class HybridBlock(Block):
         serialization.save(params_file, arrays)
         return sym_file, params_file
 
+    def export_stablehlo(self, path: str | os.PathLike, example_inputs: Any = None,
+                         batch_dim_symbolic: bool = True) -> str:
+        """Write a self-contained StableHLO artifact of this block's inference (predict
+        mode) function to ``path``; load it with ``lowering.export.load_stablehlo``.
+
+        Parameters are baked in as constants; the artifact takes the flattened inputs
+        and returns the output (a tuple for several). Input shapes and dtypes come from
+        ``example_inputs`` (an NDArray or a list), else from the block's last
+        hybridized call; with ``batch_dim_symbolic`` the first dimension is symbolic.
+        """
+        from lowering import export as _export
+
+        cache = self._cache
+        if example_inputs is not None:
+            args = tuple(example_inputs) if isinstance(example_inputs, (list, tuple)) \
+                else (example_inputs,)
+            args = tuple(a if isinstance(a, NDArray) else _nd_mod.array(a) for a in args)
+            cache = cache or self._build_cache(args)
+            specs = [(x.shape, x._data.dtype) for x in _flatten(args)[0]]
+        elif cache is None:
+            raise RuntimeError("export_stablehlo needs example_inputs, or a hybridized block "
+                               "that has been called at least once")
+        else:
+            seen = [key[-1] for key in (*cache.graph._forward, *cache.graph._recorded)]
+            specs = list(seen[-1])
+        exported = _export.export_graph(
+            cache.graph.heads, cache.graph.input_names,
+            {p.name: p._check_initialized()._data for p in cache.params},
+            {p.name: p._check_initialized()._data for p in cache.aux},
+            specs, batch_dim_symbolic)
+        _export.save_stablehlo(path, exported)
+        return os.fspath(path)
+
 
 __all__ = ["Block", "HybridBlock", "HookHandle"]

@@ -443,6 +443,7 @@ def softmax_cross_entropy(data, label):
     },
     needs_rng=True,
     needs_training=True,
+    json_outputs=2,
 )
 def dropout(data, p, mode, axes, cudnn_off, key, training):
     """Zero each unit with probability ``p`` and scale the rest by ``1/(1-p)``.

@@ -137,7 +137,7 @@ def reshape_like(lhs, rhs, lhs_begin, lhs_end, rhs_begin, rhs_end):
     return jnp.reshape(lhs, target)
 
 
-@register("flatten", aliases=("Flatten",))
+@register("Flatten", aliases=("flatten",))
 def flatten(data):
     """Keep axis 0, collapse the rest: ``(N, a, b) -> (N, a*b)``."""
     if data.ndim == 0:

@@ -85,3 +85,18 @@ def test_corrupt_json_is_refused_with_position() -> None:
 def test_topological_order_is_dfs_post_order() -> None:
     x = graph.variable("x")
     assert graph.topo_order([graph.Entry(x, 0)]) == [x]
+
+
+def test_traced_cnn_json_counts_hidden_outputs_as_mxnet() -> None:
+    net = gluon.nn.HybridSequential(prefix="cnn_")
+    with net.name_scope():
+        net.add(gluon.nn.Conv2D(2, 3), gluon.nn.BatchNorm(), gluon.nn.MaxPool2D(),
+                gluon.nn.Dropout(0.5), gluon.nn.Dense(3))
+    net.initialize()
+    net.hybridize()
+    net(nd.ones((1, 1, 6, 6)))
+    doc = __import__("json").loads(symbol_json.to_json(net._cache.graph.heads))
+    rows = {n["op"]: b - a for n, a, b in zip(doc["nodes"], doc["node_row_ptr"],
+                                             doc["node_row_ptr"][1:])}
+    assert rows["BatchNorm"] == 3 and rows["Pooling"] == 2 and rows["Dropout"] == 2
+    assert rows["Convolution"] == 1 and rows["FullyConnected"] == 1

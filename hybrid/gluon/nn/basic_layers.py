@@ -168,4 +168,27 @@ class HybridLambda(HybridBlock):
         return self._func(F, x, *args)
 
 
+class Embedding(HybridBlock):
+    """Map integer indices (given as floats, MXNet's convention) to rows of a
+    ``(input_dim, output_dim)`` weight; out-of-range indices are clipped.
 
+    The gradient w.r.t. the weight accumulates rows of repeated indices.
+    ``sparse_grad`` is accepted (MXNet's row_sparse gradient); gradients are dense.
+    """
+
+    def __init__(self, input_dim: int, output_dim: int, dtype="float32",
+                 weight_initializer=None, sparse_grad: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        grad_stype = "row_sparse" if sparse_grad else "default"
+        self._kwargs = {"input_dim": input_dim, "output_dim": output_dim, "dtype": dtype,
+                        "sparse_grad": sparse_grad}
+        self.weight = self.params.get("weight", shape=(input_dim, output_dim),
+                                      init=weight_initializer, dtype=dtype,
+                                      allow_deferred_init=True, grad_stype=grad_stype)
+
+    def hybrid_forward(self, F, x, weight):
+        return F.Embedding(x, weight, name="fwd", **self._kwargs)
+
+    def __repr__(self) -> str:
+        k = self._kwargs
+        return f"Embedding({k['input_dim']} -> {k['output_dim']}, {k['dtype']})"
