@@ -219,6 +219,7 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
 _FUSED: dict[tuple, Any] = {}
 _SEEN: dict[tuple, int] = {}
 FUSE_AFTER = 2
+_SEEN_LIMIT = 4096
 
 
 def _fused_backward(nodes, heads, entries, head_grads):
@@ -245,6 +246,8 @@ def _fused_backward(nodes, heads, entries, head_grads):
     signature = (head_spec, parent_spec, out_avals, head_avals, given, len(leaf_vars))
     fn = _FUSED.get(signature)
     if fn is None:
+        if len(_SEEN) >= _SEEN_LIMIT:  # a program whose graph never repeats
+            _SEEN.clear()
         seen = _SEEN.get(signature, 0) + 1
         _SEEN[signature] = seen
         if seen < FUSE_AFTER:
