@@ -120,3 +120,22 @@ def test_custom_function() -> None:
         y = Square()(x) * 2
     y.backward()
     np.testing.assert_allclose(x.grad.asnumpy(), [12.0])
+
+
+def test_repeated_tape_structure_runs_fused_and_gives_the_same_gradients() -> None:
+    from hybrid import autograd as ag
+
+    x = nd.array(np.random.RandomState(0).randn(3, 4))
+    w = nd.array(np.random.RandomState(1).randn(4, 2))
+    w.attach_grad()
+    grads = []
+    fused_before = len(ag._FUSED)
+    for _ in range(3):
+        with autograd.record():
+            h = nd.tanh(nd.dot(x, w))
+            loss = (h * h).sum() + nd.sum(nd.relu(h))
+        loss.backward()
+        grads.append(w.grad.asnumpy().copy())
+    assert len(ag._FUSED) == fused_before + 1  # compiled once, on the second pass
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6)
+    np.testing.assert_allclose(grads[2], grads[0], rtol=1e-6)
