@@ -36,6 +36,9 @@ class Node:
     """nnvm's per-input version numbers, kept so read JSON is written back unchanged."""
     json_outputs: int | None = None
     """The node's row count in a read file's ``node_row_ptr`` (hidden outputs included)."""
+    attr_text: dict[str, str] | None = None
+    """The op attribute strings exactly as a read file gives them (MXNet keeps them as
+    strings, so ``shape='-1'`` is written back as ``-1``, not ``(-1,)``)."""
     uid: int = field(default_factory=lambda: next(_ids))
 
     @property

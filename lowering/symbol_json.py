@@ -101,7 +101,9 @@ def _write_ints(w: _Writer, values: Sequence[int]) -> None:
 def node_attr_strings(node: Node) -> dict[str, str]:
     """The ``attrs`` object MXNet writes for ``node``: given op attrs plus annotations."""
     out = dict(node.annotations)
-    if node.op is not None:
+    if node.op is not None and node.attr_text is not None:
+        out.update(node.attr_text)
+    elif node.op is not None:
         out.update(node.op.format_attrs({k: node.attrs[k] for k in node.given_attrs}))
     return out
 
@@ -233,5 +235,6 @@ def _read_node(i: int, spec: dict[str, Any], nodes: list[Node]) -> Node:
         annotations={k: str(v) for k, v in attrs.items() if k.startswith("__")},
         given_attrs=given,
         versions=tuple(versions),
+        attr_text={k: str(known[k]) for k in given},
     )
     return node

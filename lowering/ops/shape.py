@@ -93,9 +93,9 @@ def infer_reshape(src: tuple[int, ...], spec: tuple[int, ...], reverse: bool = F
 
 
 @register(
-    "reshape",
+    "Reshape",
     attrs={"shape": Attr(SHAPE, ()), "reverse": Attr(BOOL, False)},
-    aliases=("Reshape",),
+    aliases=("reshape",),
 )
 def reshape(data, shape, reverse):
     """Reshape with MXNet's special codes 0/-1/-2/-3/-4 (see ``infer_reshape``)."""
