@@ -14,6 +14,7 @@ import pytest
 import hybrid as mx
 from hybrid import autograd
 from tests.golden_cases import arrays, case
+from tests.numeric import central_difference
 
 CONV_CASES = [
     "conv1d", "conv2d_basic", "conv2d_stride_pad_dilate", "conv2d_groups_nobias",
@@ -161,16 +162,7 @@ def _fd_check(block, x: np.ndarray, train: bool, seed: int = 0) -> None:
             y = block(mx.nd.array(arr, dtype="float64")).asnumpy()
         return float(np.sum(y * w))
 
-    eps = 1e-6
-    numeric = np.zeros_like(x)
-    flat = x.reshape(-1)
-    for i in range(flat.size):
-        plus, minus = flat.copy(), flat.copy()
-        plus[i] += eps
-        minus[i] -= eps
-        numeric.reshape(-1)[i] = (loss(plus.reshape(x.shape)) - loss(minus.reshape(x.shape))) \
-            / (2 * eps)
-    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(analytic, central_difference(loss, x), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("hybridize", [False, True], ids=["eager", "hybridized"])

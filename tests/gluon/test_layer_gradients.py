@@ -7,20 +7,7 @@ import pytest
 
 import hybrid as mx
 from hybrid import autograd, gluon, nd
-
-
-def _numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    grad = np.zeros_like(x)
-    flat = x.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        up = f(x)
-        flat[i] = old - eps
-        down = f(x)
-        flat[i] = old
-        grad.reshape(-1)[i] = (up - down) / (2 * eps)
-    return grad
+from tests.numeric import central_difference
 
 
 def _dense():
@@ -60,7 +47,7 @@ def test_layer_input_and_parameter_gradients_match_finite_differences(name, hybr
     with autograd.record(train_mode=False):
         out = block(xa)
     out.backward(nd.array(head, dtype="float64"))
-    np.testing.assert_allclose(xa.grad.asnumpy(), _numeric_grad(value, x.copy()),
+    np.testing.assert_allclose(xa.grad.asnumpy(), central_difference(value, x.copy()),
                                rtol=1e-5, atol=1e-8)
     for param in block.collect_params().values():
         w = param.data().asnumpy().copy()
@@ -69,7 +56,7 @@ def test_layer_input_and_parameter_gradients_match_finite_differences(name, hybr
             param.set_data(wv)
             return value(x)
 
-        expected = _numeric_grad(value_w, w.copy())
+        expected = central_difference(value_w, w.copy())
         param.set_data(w)
         np.testing.assert_allclose(param.grad().asnumpy(), expected, rtol=1e-5, atol=1e-8)
 
@@ -109,5 +96,5 @@ def test_loss_gradient_matches_finite_differences(name, hybridize) -> None:
     with autograd.record():
         out = loss(p, label)
     out.backward(nd.array(head, dtype="float64"))
-    np.testing.assert_allclose(p.grad.asnumpy(), _numeric_grad(value, pred.copy()),
+    np.testing.assert_allclose(p.grad.asnumpy(), central_difference(value, pred.copy()),
                                rtol=1e-5, atol=1e-8)

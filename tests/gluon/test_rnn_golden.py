@@ -15,6 +15,7 @@ import pytest
 import hybrid as mx
 from hybrid import autograd
 from tests.golden_cases import GOLDEN, arrays, case
+from tests.numeric import central_difference
 
 LAYER_CASES = ["rnn_relu", "rnn_tanh_bidir", "lstm_2layer_bidir", "lstm_ntc", "lstm_no_states",
                "gru_2layer", "gru_bidir"]
@@ -196,16 +197,7 @@ def _fd_check(block, x: np.ndarray, hybridize: bool) -> None:
         y, _ = block(mx.nd.array(arr, dtype="float64"), states)
         return float(np.sum(y.asnumpy() * w))
 
-    eps = 1e-6
-    numeric = np.zeros_like(x)
-    flat = x.reshape(-1)
-    for i in range(flat.size):
-        plus, minus = flat.copy(), flat.copy()
-        plus[i] += eps
-        minus[i] -= eps
-        numeric.reshape(-1)[i] = (loss(plus.reshape(x.shape)) - loss(minus.reshape(x.shape))) \
-            / (2 * eps)
-    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(analytic, central_difference(loss, x), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("hybridize", [False, True], ids=["eager", "hybridized"])

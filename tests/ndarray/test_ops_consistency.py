@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import hybrid as mx
 from hybrid import autograd, gluon
+from tests.numeric import central_difference
 
 RTOL_HYBRID, ATOL_HYBRID = 1e-5, 1e-6
 RTOL_FD, ATOL_FD = 1e-5, 1e-6
@@ -453,15 +454,12 @@ def test_gradient_matches_finite_differences(spec: Spec):
     assert len(grads) == len(diff)
     for pos, grad in zip(diff, grads):
         assert grad.dtype == np.float64
-        numeric = np.zeros_like(values[pos])
-        flat = numeric.reshape(-1)
-        for j in range(values[pos].size):
-            shifted = [v.copy() for v in values]
-            shifted[pos].reshape(-1)[j] += EPS
-            up = _objective(spec, call, shifted, heads)
-            shifted[pos].reshape(-1)[j] -= 2 * EPS
-            down = _objective(spec, call, shifted, heads)
-            flat[j] = (up - down) / (2 * EPS)
+        def objective(xp, pos=pos):
+            shifted = list(values)
+            shifted[pos] = xp
+            return _objective(spec, call, shifted, heads)
+
+        numeric = central_difference(objective, values[pos], EPS)
         np.testing.assert_allclose(grad, numeric, rtol=RTOL_FD, atol=ATOL_FD,
                                    err_msg=f"{spec.name}: gradient of input {pos}")
 
