@@ -6,14 +6,12 @@ hybridized; eager-vs-hybridized agreement; float64 finite-difference gradient ch
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 
 import hybrid as mx
 from hybrid import autograd
-from tests.golden_cases import arrays, case
+from tests.gluon.golden_layers import check_agreement, check_case
 from tests.numeric import central_difference
 
 CONV_CASES = [
@@ -40,87 +38,15 @@ OTHER_CASES = [
 ALL_CASES = CONV_CASES + POOL_CASES + NORM_CASES + OTHER_CASES
 
 
-def _resolve(api: str):
-    obj = mx
-    for part in api.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _build(spec: dict):
-    cls = _resolve(spec["api"])
-    kwargs = dict(spec["kwargs"])
-    if "children" in kwargs:
-        block = cls()
-        with block.name_scope():
-            for child in kwargs["children"]:
-                block.add(_resolve(child["api"])(**child["kwargs"]))
-        return block
-    return cls(**kwargs)
-
-
-@functools.cache
-def _run(name: str, hybridize: bool):
-    """One recorded forward and backward of a golden case (cached: the agreement test
-    reuses the golden test's run)."""
-    spec, data = case(name), arrays(name)
-    block = _build(spec)
-    block.initialize()
-    structural = block._collect_params_with_prefix()
-    for pname, key in spec["params"].items():
-        structural[pname].set_data(data[key])
-    if hybridize:
-        block.hybridize()
-    inputs = []
-    for key in spec["inputs"]:
-        x = mx.nd.array(data[key], dtype=data[key].dtype)
-        if key in spec["grads"]:
-            x.attach_grad()
-        inputs.append(x)
-    with autograd.record(train_mode=spec["mode"] == "train"):
-        out = block(*inputs)
-    grads = {}
-    if spec["grads"]:
-        head = spec["head_grads"]["out"]
-        out.backward(mx.nd.array(data[head], dtype=data[head].dtype))
-        for key, gkey in spec["grads"].items():
-            if key in spec["inputs"]:
-                grads[gkey] = inputs[spec["inputs"].index(key)].grad.asnumpy()
-            else:
-                grads[gkey] = structural[key].grad().asnumpy()
-    aux = {akey: structural[pname].data().asnumpy()
-           for pname, akey in spec.get("aux_after", {}).items()}
-    return spec, data, out.asnumpy(), grads, aux
-
-
-def _check(name: str, hybridize: bool) -> None:
-    spec, data, out, grads, aux = _run(name, hybridize)
-    tol = {"atol": spec["atol"], "rtol": spec["rtol"]}
-    expected = data[spec["outputs"][0]]
-    assert out.dtype == expected.dtype
-    assert out.shape == expected.shape
-    np.testing.assert_allclose(out, expected, **tol)
-    for gkey, value in grads.items():
-        np.testing.assert_allclose(value, data[gkey], err_msg=gkey, **tol)
-    for akey, value in aux.items():
-        np.testing.assert_allclose(value, data[akey], err_msg=akey, **tol)
-
-
 @pytest.mark.parametrize("hybridize", [False, True], ids=["eager", "hybridized"])
 @pytest.mark.parametrize("name", ALL_CASES)
 def test_layer_matches_mxnet(name: str, hybridize: bool) -> None:
-    _check(name, hybridize)
+    check_case(name, hybridize)
 
 
 @pytest.mark.parametrize("name", ALL_CASES)
 def test_eager_and_hybridized_agree_to_1e5(name: str) -> None:
-    _, _, out_e, grads_e, aux_e = _run(name, False)
-    _, _, out_h, grads_h, aux_h = _run(name, True)
-    np.testing.assert_allclose(out_h, out_e, rtol=1e-5, atol=1e-6)
-    for key in grads_e:
-        np.testing.assert_allclose(grads_h[key], grads_e[key], rtol=1e-5, atol=1e-6, err_msg=key)
-    for key in aux_e:
-        np.testing.assert_allclose(aux_h[key], aux_e[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    check_agreement(name)
 
 
 def test_golden_case_list_is_complete() -> None:

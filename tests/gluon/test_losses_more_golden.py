@@ -7,15 +7,14 @@ finite-difference checks cover the gradients of the smooth losses and of the
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 
 import hybrid as mx
 from hybrid import autograd
-from tests.gluon.test_layers_losses_golden import LOSS_CASES, _resolve
-from tests.golden_cases import arrays, case, cases
+from tests.gluon.golden_layers import check_agreement, check_case
+from tests.gluon.test_layers_losses_golden import LOSS_CASES
+from tests.golden_cases import cases
 from tests.numeric import central_difference
 
 MORE_LOSS_CASES = [
@@ -23,32 +22,6 @@ MORE_LOSS_CASES = [
     "logistic_signed", "logistic_binary", "triplet", "cosine_embedding", "poisson_nll_logits",
     "poisson_nll_full", "ctc_padded", "ctc_lengths", "ctc_tnc_sw", "sdml",
 ]
-
-
-@functools.cache
-def _run(name: str, hybridize: bool):
-    """``(spec, data, output, {grad key: gradient})`` of one case (computed once per mode)."""
-    spec, data = case(name), arrays(name)
-    block = _resolve(spec["api"])(**spec["kwargs"])
-    block.initialize()
-    if hybridize:
-        block.hybridize()
-    inputs = {}
-    for key in spec["inputs"]:
-        x = mx.nd.array(data[key], dtype=data[key].dtype)
-        if key in spec["grads"]:
-            x.attach_grad()
-        inputs[key] = x
-    positional = spec.get("call", {}).get("positional") or spec["inputs"]
-    args = [None if key is None else inputs[key] for key in positional]
-    with autograd.record(train_mode=spec["mode"] == "train"):
-        out = block(*args)
-    grads = {}
-    head = spec["head_grads"].get("out")
-    if head is not None:
-        out.backward(mx.nd.array(data[head], dtype=data[head].dtype))
-        grads = {gkey: inputs[key].grad.asnumpy() for key, gkey in spec["grads"].items()}
-    return spec, data, out.asnumpy(), grads
 
 
 def test_every_golden_loss_case_is_covered() -> None:
@@ -59,24 +32,12 @@ def test_every_golden_loss_case_is_covered() -> None:
 @pytest.mark.parametrize("hybridize", [False, True], ids=["eager", "hybridized"])
 @pytest.mark.parametrize("name", MORE_LOSS_CASES)
 def test_loss_matches_mxnet(name: str, hybridize: bool) -> None:
-    spec, data, out, grads = _run(name, hybridize)
-    tol = {"atol": spec["atol"], "rtol": spec["rtol"]}
-    expected = data[spec["outputs"][0]]
-    assert out.dtype == expected.dtype
-    assert out.shape == expected.shape
-    np.testing.assert_allclose(out, expected, **tol)
-    assert set(grads) == set(spec["grads"].values())
-    for gkey, value in grads.items():
-        np.testing.assert_allclose(value, data[gkey], err_msg=gkey, **tol)
+    check_case(name, hybridize)
 
 
 @pytest.mark.parametrize("name", MORE_LOSS_CASES)
 def test_eager_and_hybridized_agree(name: str) -> None:
-    _, _, out_e, grads_e = _run(name, False)
-    _, _, out_h, grads_h = _run(name, True)
-    np.testing.assert_allclose(out_h, out_e, rtol=1e-5, atol=1e-6)
-    for key in grads_e:
-        np.testing.assert_allclose(grads_h[key], grads_e[key], rtol=1e-5, atol=1e-6)
+    check_agreement(name)
 
 
 # ---------------------------------------------------------------------------
