@@ -14,7 +14,38 @@ import numpy as np
 from ..block import HybridBlock
 
 
-class BatchNorm(HybridBlock):
+class _Normalization(HybridBlock):
+    """What the normalization layers share: ``gamma``/``beta`` and the repr."""
+
+    _kwargs: dict
+
+    def _affine(self, shape: tuple, center: bool, scale: bool, beta_initializer,
+                gamma_initializer, frozen_differentiable: bool = True) -> None:
+        """``gamma`` and ``beta`` of ``shape``; ``scale``/``center`` False freezes them
+        (``grad_req='null'``; BatchNorm also marks them non-differentiable)."""
+        self.gamma = self.params.get("gamma", grad_req="write" if scale else "null",
+                                     shape=shape, init=gamma_initializer,
+                                     allow_deferred_init=True,
+                                     differentiable=scale or frozen_differentiable)
+        self.beta = self.params.get("beta", grad_req="write" if center else "null",
+                                    shape=shape, init=beta_initializer,
+                                    allow_deferred_init=True,
+                                    differentiable=center or frozen_differentiable)
+
+    _repr_in_channels = True
+    """Whether the repr ends with ``in_channels`` (not for GroupNorm)."""
+    _unknown_in_channels: Any = 0
+    """How MXNet's repr shows a not-yet-inferred channel count (BatchNorm: None)."""
+
+    def __repr__(self) -> str:
+        content = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
+        if not self._repr_in_channels:
+            return f"{self.__class__.__name__}({content})"
+        in_channels = self.gamma.shape[0] or self._unknown_in_channels
+        return f"{self.__class__.__name__}({content}, in_channels={in_channels})"
+
+
+class BatchNorm(_Normalization):
     """Batch normalization over every axis but ``axis`` (MXNet ``BatchNorm``).
 
     Train mode (``autograd.record(train_mode=True)``) normalizes with the batch
@@ -26,6 +57,7 @@ class BatchNorm(HybridBlock):
     """
 
     _op_name = "BatchNorm"
+    _unknown_in_channels = None
 
     def __init__(self, axis: int = 1, momentum: float = 0.9, epsilon: float = 1e-5,
                  center: bool = True, scale: bool = True, use_global_stats: bool = False,
@@ -38,12 +70,8 @@ class BatchNorm(HybridBlock):
         self._axis = axis
         if in_channels != 0:
             self.in_channels = in_channels
-        self.gamma = self.params.get("gamma", grad_req="write" if scale else "null",
-                                     shape=(in_channels,), init=gamma_initializer,
-                                     allow_deferred_init=True, differentiable=scale)
-        self.beta = self.params.get("beta", grad_req="write" if center else "null",
-                                    shape=(in_channels,), init=beta_initializer,
-                                    allow_deferred_init=True, differentiable=center)
+        self._affine((in_channels,), center, scale, beta_initializer, gamma_initializer,
+                     frozen_differentiable=False)
         self.running_mean = self.params.get("running_mean", grad_req="null",
                                             shape=(in_channels,),
                                             init=running_mean_initializer,
@@ -66,11 +94,6 @@ class BatchNorm(HybridBlock):
         return self._op(F)(x, gamma, beta, running_mean, running_var, name="fwd",
                            **self._kwargs)
 
-    def __repr__(self) -> str:
-        in_channels = self.gamma.shape[0]
-        content = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
-        return (f"{self.__class__.__name__}({content}, "
-                f"in_channels={in_channels if in_channels else None})")
 
 
 class BatchNormReLU(BatchNorm):
@@ -81,7 +104,7 @@ class BatchNormReLU(BatchNorm):
         return F.contrib.BatchNormWithReLU
 
 
-class LayerNorm(HybridBlock):
+class LayerNorm(_Normalization):
     """Normalize over ``axis`` (default the last) per sample, then ``* gamma + beta``
     with gamma/beta of shape ``(in_channels,)``."""
 
@@ -92,25 +115,13 @@ class LayerNorm(HybridBlock):
         self._kwargs = {"eps": epsilon, "axis": axis, "center": center, "scale": scale}
         self._axis = axis
         self._epsilon = epsilon
-        self._center = center
-        self._scale = scale
-        self.gamma = self.params.get("gamma", grad_req="write" if scale else "null",
-                                     shape=(in_channels,), init=gamma_initializer,
-                                     allow_deferred_init=True)
-        self.beta = self.params.get("beta", grad_req="write" if center else "null",
-                                    shape=(in_channels,), init=beta_initializer,
-                                    allow_deferred_init=True)
+        self._affine((in_channels,), center, scale, beta_initializer, gamma_initializer)
 
     def hybrid_forward(self, F, data, gamma, beta):
         return F.LayerNorm(data, gamma=gamma, beta=beta, axis=self._axis, eps=self._epsilon)
 
-    def __repr__(self) -> str:
-        in_channels = self.gamma.shape[0]
-        content = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
-        return f"LayerNorm({content}, in_channels={in_channels})"
 
-
-class InstanceNorm(HybridBlock):
+class InstanceNorm(_Normalization):
     """Normalize each (sample, channel) over the spatial axes; ``scale`` defaults to False
     (gamma frozen at its initial value, 1)."""
 
@@ -121,12 +132,7 @@ class InstanceNorm(HybridBlock):
         self._kwargs = {"eps": epsilon, "axis": axis, "center": center, "scale": scale}
         self._axis = axis
         self._epsilon = epsilon
-        self.gamma = self.params.get("gamma", grad_req="write" if scale else "null",
-                                     shape=(in_channels,), init=gamma_initializer,
-                                     allow_deferred_init=True)
-        self.beta = self.params.get("beta", grad_req="write" if center else "null",
-                                    shape=(in_channels,), init=beta_initializer,
-                                    allow_deferred_init=True)
+        self._affine((in_channels,), center, scale, beta_initializer, gamma_initializer)
 
     def hybrid_forward(self, F, x, gamma, beta):
         if self._axis == 1:
@@ -135,17 +141,14 @@ class InstanceNorm(HybridBlock):
         out = F.InstanceNorm(x, gamma, beta, name="fwd", eps=self._epsilon)
         return F.swapaxes(out, 1, self._axis)
 
-    def __repr__(self) -> str:
-        in_channels = self.gamma.shape[0]
-        content = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
-        return f"InstanceNorm({content}, in_channels={in_channels})"
 
-
-class GroupNorm(HybridBlock):
+class GroupNorm(_Normalization):
     """Group normalization over ``num_groups`` channel groups (axis 1).
 
     MXNet 1.9: gamma and beta have shape ``(num_groups,)`` (one value per group).
     """
+
+    _repr_in_channels = False
 
     def __init__(self, num_groups: int = 1, epsilon: float = 1e-5, center: bool = True,
                  scale: bool = True, beta_initializer="zeros", gamma_initializer="ones",
@@ -155,22 +158,11 @@ class GroupNorm(HybridBlock):
                         "scale": scale}
         self._num_groups = num_groups
         self._epsilon = epsilon
-        self._center = center
-        self._scale = scale
-        self.gamma = self.params.get("gamma", grad_req="write" if scale else "null",
-                                     shape=(num_groups,), init=gamma_initializer,
-                                     allow_deferred_init=True)
-        self.beta = self.params.get("beta", grad_req="write" if center else "null",
-                                    shape=(num_groups,), init=beta_initializer,
-                                    allow_deferred_init=True)
+        self._affine((num_groups,), center, scale, beta_initializer, gamma_initializer)
 
     def hybrid_forward(self, F, data, gamma, beta):
         return F.GroupNorm(data, gamma=gamma, beta=beta, num_groups=self._num_groups,
                            eps=self._epsilon)
-
-    def __repr__(self) -> str:
-        content = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
-        return f"GroupNorm({content})"
 
 
 __all__ = ["BatchNorm", "BatchNormReLU", "LayerNorm", "InstanceNorm", "GroupNorm"]
