@@ -26,14 +26,26 @@ def _tuple(value: Any, n: int, what: str) -> tuple[int, ...]:
 
 
 class _Conv(HybridBlock):
-    """Shared implementation of the (transposed) convolution layers."""
+    """Shared implementation of the (transposed) convolution layers.
+
+    Subclasses give MXNet's public signature plus ``_ndim`` (spatial dims) and
+    ``_layouts`` (accepted layouts); everything else happens here.
+    """
+
+    _ndim = 2
+    _layouts: tuple[str, ...] = ("NCHW",)
 
     def __init__(self, channels: int, kernel_size, strides, padding, dilation, groups: int,
                  layout: str, in_channels: int = 0, activation: str | None = None,
                  use_bias: bool = True, weight_initializer=None, bias_initializer="zeros",
                  op_name: str = "Convolution", adj=None, prefix: str | None = None,
                  params=None) -> None:
+        if layout not in self._layouts:
+            accepted = " and ".join(repr(name) for name in self._layouts)
+            raise ValueError(f"Only supports {accepted} layout for now")
+        kernel_size = _tuple(kernel_size, self._ndim, "kernel_size")
         super().__init__(prefix=prefix, params=params)
+        self.outpad = None
         with self.name_scope():
             self._channels = channels
             self._in_channels = in_channels
@@ -47,7 +59,7 @@ class _Conv(HybridBlock):
                 "pad": padding, "num_filter": channels, "num_group": groups,
                 "no_bias": not use_bias, "layout": layout}
             if adj is not None:
-                self._kwargs["adj"] = _tuple(adj, n, "output_padding")
+                self.outpad = self._kwargs["adj"] = _tuple(adj, n, "output_padding")
             if op_name == "Convolution":
                 wshape = (channels, in_channels // groups if in_channels else 0,
                           *kernel_size)
@@ -83,7 +95,7 @@ class _Conv(HybridBlock):
             s += ", padding={pad}"
         if k["dilate"] != (1,) * n:
             s += ", dilation={dilate}"
-        if hasattr(self, "out_pad") and self.out_pad != (0,) * n:
+        if self.outpad is not None and self.outpad != (0,) * n:
             s += ", output_padding={out_pad}"
         if k["num_group"] != 1:
             s += ", groups={num_group}"
@@ -95,19 +107,19 @@ class _Conv(HybridBlock):
         shape = self.weight.shape
         mapping = f"{shape[1] if shape[1] else None} -> {shape[0]}"
         return s.format(name=self.__class__.__name__, mapping=mapping,
-                        out_pad=getattr(self, "out_pad", None), **k)
+                        out_pad=self.outpad, **k)
 
 
 class Conv1D(_Conv):
     """1-D convolution over ``NCW`` input; weight ``(channels, in_channels/groups, k)``."""
 
+    _ndim = 1
+    _layouts = ("NCW",)
+
     def __init__(self, channels: int, kernel_size, strides=1, padding=0, dilation=1,
                  groups: int = 1, layout: str = "NCW", activation: str | None = None,
                  use_bias: bool = True, weight_initializer=None, bias_initializer="zeros",
                  in_channels: int = 0, **kwargs: Any) -> None:
-        if layout != "NCW":
-            raise ValueError("Only supports 'NCW' layout for now")
-        kernel_size = _tuple(kernel_size, 1, "kernel_size")
         super().__init__(channels, kernel_size, strides, padding, dilation, groups, layout,
                          in_channels, activation, use_bias, weight_initializer,
                          bias_initializer, **kwargs)
@@ -116,13 +128,13 @@ class Conv1D(_Conv):
 class Conv2D(_Conv):
     """2-D convolution over ``NCHW`` input; weight ``(channels, in_channels/groups, kh, kw)``."""
 
+    _ndim = 2
+    _layouts = ("NCHW", "NHWC")
+
     def __init__(self, channels: int, kernel_size, strides=(1, 1), padding=(0, 0),
                  dilation=(1, 1), groups: int = 1, layout: str = "NCHW",
                  activation: str | None = None, use_bias: bool = True, weight_initializer=None,
                  bias_initializer="zeros", in_channels: int = 0, **kwargs: Any) -> None:
-        if layout not in ("NCHW", "NHWC"):
-            raise ValueError("Only supports 'NCHW' and 'NHWC' layout for now")
-        kernel_size = _tuple(kernel_size, 2, "kernel_size")
         super().__init__(channels, kernel_size, strides, padding, dilation, groups, layout,
                          in_channels, activation, use_bias, weight_initializer,
                          bias_initializer, **kwargs)
@@ -131,13 +143,13 @@ class Conv2D(_Conv):
 class Conv3D(_Conv):
     """3-D convolution over ``NCDHW`` input."""
 
+    _ndim = 3
+    _layouts = ("NCDHW", "NDHWC")
+
     def __init__(self, channels: int, kernel_size, strides=(1, 1, 1), padding=(0, 0, 0),
                  dilation=(1, 1, 1), groups: int = 1, layout: str = "NCDHW",
                  activation: str | None = None, use_bias: bool = True, weight_initializer=None,
                  bias_initializer="zeros", in_channels: int = 0, **kwargs: Any) -> None:
-        if layout not in ("NCDHW", "NDHWC"):
-            raise ValueError("Only supports 'NCDHW' and 'NDHWC' layout for now")
-        kernel_size = _tuple(kernel_size, 3, "kernel_size")
         super().__init__(channels, kernel_size, strides, padding, dilation, groups, layout,
                          in_channels, activation, use_bias, weight_initializer,
                          bias_initializer, **kwargs)
@@ -147,58 +159,52 @@ class Conv1DTranspose(_Conv):
     """1-D transposed convolution; weight ``(in_channels, channels/groups, k)``; output
     length ``(L-1)*stride - 2*padding + dilation*(k-1) + 1 + output_padding``."""
 
+    _ndim = 1
+    _layouts = ("NCW",)
+
     def __init__(self, channels: int, kernel_size, strides=1, padding=0, output_padding=0,
                  dilation=1, groups: int = 1, layout: str = "NCW",
                  activation: str | None = None, use_bias: bool = True, weight_initializer=None,
                  bias_initializer="zeros", in_channels: int = 0, **kwargs: Any) -> None:
-        if layout != "NCW":
-            raise ValueError("Only supports 'NCW' layout for now")
-        kernel_size = _tuple(kernel_size, 1, "kernel_size")
-        output_padding = _tuple(output_padding, 1, "output_padding")
         super().__init__(channels, kernel_size, strides, padding, dilation, groups, layout,
                          in_channels, activation, use_bias, weight_initializer,
                          bias_initializer, op_name="Deconvolution", adj=output_padding,
                          **kwargs)
-        self.outpad = output_padding
 
 
 class Conv2DTranspose(_Conv):
     """2-D transposed convolution over ``NCHW`` input; weight
     ``(in_channels, channels/groups, kh, kw)``."""
 
+    _ndim = 2
+    _layouts = ("NCHW", "NHWC")
+
     def __init__(self, channels: int, kernel_size, strides=(1, 1), padding=(0, 0),
                  output_padding=(0, 0), dilation=(1, 1), groups: int = 1,
                  layout: str = "NCHW", activation: str | None = None, use_bias: bool = True,
                  weight_initializer=None, bias_initializer="zeros", in_channels: int = 0,
                  **kwargs: Any) -> None:
-        if layout not in ("NCHW", "NHWC"):
-            raise ValueError("Only supports 'NCHW' and 'NHWC' layout for now")
-        kernel_size = _tuple(kernel_size, 2, "kernel_size")
-        output_padding = _tuple(output_padding, 2, "output_padding")
         super().__init__(channels, kernel_size, strides, padding, dilation, groups, layout,
                          in_channels, activation, use_bias, weight_initializer,
                          bias_initializer, op_name="Deconvolution", adj=output_padding,
                          **kwargs)
-        self.outpad = output_padding
 
 
 class Conv3DTranspose(_Conv):
     """3-D transposed convolution over ``NCDHW`` input."""
+
+    _ndim = 3
+    _layouts = ("NCDHW", "NDHWC")
 
     def __init__(self, channels: int, kernel_size, strides=(1, 1, 1), padding=(0, 0, 0),
                  output_padding=(0, 0, 0), dilation=(1, 1, 1), groups: int = 1,
                  layout: str = "NCDHW", activation: str | None = None, use_bias: bool = True,
                  weight_initializer=None, bias_initializer="zeros", in_channels: int = 0,
                  **kwargs: Any) -> None:
-        if layout not in ("NCDHW", "NDHWC"):
-            raise ValueError("Only supports 'NCDHW' and 'NDHWC' layout for now")
-        kernel_size = _tuple(kernel_size, 3, "kernel_size")
-        output_padding = _tuple(output_padding, 3, "output_padding")
         super().__init__(channels, kernel_size, strides, padding, dilation, groups, layout,
                          in_channels, activation, use_bias, weight_initializer,
                          bias_initializer, op_name="Deconvolution", adj=output_padding,
                          **kwargs)
-        self.outpad = output_padding
 
 
 # ---------------------------------------------------------------------------
