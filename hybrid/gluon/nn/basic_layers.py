@@ -15,7 +15,7 @@ class _Sequence:
         for block in blocks:
             self.register_child(block)
 
-    def forward(self, x: Any, *args: Any) -> Any:
+    def _run_children(self, x: Any, *args: Any) -> Any:
         for block in self._children.values():
             x = block(x, *args)
             args = ()
@@ -42,9 +42,21 @@ class _Sequence:
 class Sequential(_Sequence, Block):
     """Children run one after the other (eagerly; hybrid children still hybridize)."""
 
+    def forward(self, x: Any, *args: Any) -> Any:
+        """Run the children in order; a tuple output feeds the next child's arguments."""
+        return self._run_children(x, *args)
+
 
 class HybridSequential(_Sequence, HybridBlock):
-    """Children run one after the other; hybridizes as one graph."""
+    """Children run one after the other; hybridizes as one graph.
+
+    As in MXNet the sequence lives in ``hybrid_forward`` (``HybridBlock.forward``
+    calls it), so a subclass overriding ``hybrid_forward`` or ``forward`` runs its own.
+    """
+
+    def hybrid_forward(self, F: Any, x: Any, *args: Any) -> Any:
+        """Run the children in order; a tuple output feeds the next child's arguments."""
+        return self._run_children(x, *args)
 
 
 class Dense(HybridBlock):
