@@ -238,7 +238,7 @@ class Block:
             seen: dict[int, str] = {}
             params = {k: v for k, v in params.items()
                       if seen.setdefault(id(v), k) == k}
-        arrays = {k: v._check_initialized().asnumpy() for k, v in params.items()}
+        arrays = {k: v._reduce().asnumpy() for k, v in params.items()}  # MXNet: copies' mean
         serialization.save(filename, arrays)
 
     def load_parameters(self, filename: str | os.PathLike, ctx=None,
@@ -400,13 +400,14 @@ class HybridBlock(Block):
             params = {k: p.var() for k, p in self._reg_params.items()}
             with self.name_scope():
                 return self.hybrid_forward(_sym_mod, x, *args, **params)
+        ctx = x.context if isinstance(x, NDArray) else None  # MXNet: param.data(x.context)
         try:
-            params = {k: p.data() for k, p in self._reg_params.items()}
+            params = {k: p.data(ctx) for k, p in self._reg_params.items()}
         except DeferredInitializationError:
             self._deferred_infer_shape(x, *args)
             for p in self._reg_params.values():
                 p._finish_deferred_init()
-            params = {k: p.data() for k, p in self._reg_params.items()}
+            params = {k: p.data(ctx) for k, p in self._reg_params.items()}
         return self.hybrid_forward(_nd_mod, x, *args, **params)
 
     def hybrid_forward(self, F: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
@@ -498,13 +499,13 @@ class HybridBlock(Block):
             self._cache = self._build_cache(args)
         cache = self._cache
         flat = [a for a in _flatten(args)[0] if isinstance(a, NDArray)]
-        param_nds = [p._check_initialized() for p in cache.params]
-        aux_nds = [p._check_initialized() for p in cache.aux]
+        ctx = flat[0].context
+        param_nds = [p._data_on(ctx) for p in cache.params]
+        aux_nds = [p._data_on(ctx) for p in cache.aux]
         inputs = [x._data for x in flat]
         params = [v._data for v in param_nds]
         aux = [v._data for v in aux_nds]
         training = autograd.is_training()
-        ctx = flat[0].context
         key = _random.next_key() if cache.needs_rng else _dummy_key()
         recording = autograd.is_recording() and (
             any(v._entry is not None for v in param_nds) or any(x._entry is not None for x in flat)

@@ -4,6 +4,11 @@ A Parameter holds its value (an NDArray marked for autograd), its gradient
 buffer, ``grad_req``, ``lr_mult``/``wd_mult`` and its initializer. Its shape may
 contain unknown (0) dimensions: with ``allow_deferred_init`` the value is
 created on the first forward, once the shape is inferred from the data.
+
+Initialised on several contexts, it holds one independent copy of the value and
+of the gradient per context (all with the same initial value); ``data(ctx)``
+picks a copy by context as MXNet does (contexts are labels: several copies may
+share one JAX device). The single-context case keeps just ``_var_nd``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+
+from lowering import x64
 
 from .. import autograd
 from .. import initializer as _init
@@ -78,6 +85,11 @@ class Parameter:
         if self._grad_req not in ("write", "add", "null"):
             raise ValueError(f"grad_req must be 'write', 'add' or 'null', got {grad_req!r}")
         self._var_nd: _nd.NDArray | None = None
+        # One NDArray per context when there are several (``_copies[0] is _var_nd``),
+        # else None; ``_ctx_map`` finds a context's copy as MXNet's ``_ctx_map`` does.
+        self._copies: list[_nd.NDArray] | None = None
+        self._ctx_map: dict[tuple[int, int], int] = {}
+        self._trainer = None
         self._ctx_list: list[Context] | None = None
         self._deferred_init: tuple | None = None
         self._symbol = None
@@ -118,9 +130,11 @@ class Parameter:
             raise ValueError(f"grad_req must be 'write', 'add' or 'null', got {req!r}")
         if not self._differentiable:
             req = "null"
+        if self._grad_req == req:
+            return
         self._grad_req = req
         if self._var_nd is not None:
-            self._attach(self._var_nd)
+            self._attach_all(self.list_data())
 
     # ----------------------------------------------------------- initialize
     def initialize(self, init=None, ctx=None, default_init=None,
@@ -135,6 +149,7 @@ class Parameter:
                 "Set force_reinit=True to re-initialize.", stacklevel=2)
             return
         self._var_nd = None
+        self._copies = None
         ctx = _ctx_list(ctx)
         if init is None:
             init = default_init if self.init is None else self.init
@@ -166,9 +181,24 @@ class Parameter:
         self._deferred_init = None
 
     def _init_impl(self, data, ctx_list) -> None:
-        self._ctx_list = list(ctx_list)
-        value = _nd.array(data, ctx=self._ctx_list[0], dtype=self.dtype)
-        self._attach(value)
+        ctx_list = list(ctx_list)
+        first = _nd.array(data, ctx=ctx_list[0], dtype=self.dtype)
+        values = [first] + [_nd.NDArray(_put(first._data, c), ctx=c) for c in ctx_list[1:]]
+        self._set_ctx_list(ctx_list)
+        self._attach_all(values)
+
+    def _set_ctx_list(self, ctx_list: list[Context]) -> None:
+        self._ctx_list = ctx_list
+        self._ctx_map = {}
+        for i, c in enumerate(ctx_list):
+            self._ctx_map.setdefault(_ctx_key(c), i)
+
+    def _attach_all(self, values: list) -> None:
+        """Make ``values`` (one per context) the copies, each with a fresh zero gradient."""
+        for value in values:
+            self._attach(value)
+        self._var_nd = values[0]
+        self._copies = list(values) if len(values) > 1 else None
 
     def _attach(self, value: _nd.NDArray) -> None:
         self._var_nd = value
@@ -194,39 +224,73 @@ class Parameter:
             "because the later does not include Parameters of nested child Blocks"
         )
 
+    def _check_and_get(self, arrays: list, ctx):
+        """The array of ``ctx`` in ``arrays`` (one per context); MXNet's lookup and errors."""
+        if ctx is None:
+            if len(arrays) == 1:
+                return arrays[0]
+            ctx = current_context()
+        idx = self._ctx_map.get(_ctx_key(ctx))
+        if idx is None:
+            raise RuntimeError(
+                f"Parameter '{self.name}' was not initialized on context {ctx}. It was only "
+                f"initialized on {self._ctx_list}."
+            )
+        return arrays[idx]
+
+    def _data_on(self, ctx: Context):
+        """The copy used for an input on ``ctx`` (the only copy with one context)."""
+        if self._copies is None:
+            return self._check_initialized()
+        return self._check_and_get(self._copies, ctx)
+
     def data(self, ctx: Context | None = None):
-        """The value (an NDArray); while tracing a block, its Symbol variable."""
-        traced = tracing_vars()
-        if traced is not None:
+        """The value on ``ctx`` (an NDArray); while tracing a block, its Symbol variable.
+
+        Without ``ctx`` a parameter on one context returns its only copy, one on
+        several contexts the copy on the current context (MXNet's rule).
+        """
+        if tracing_vars() is not None:
             return self.var()
-        return self._check_initialized()
+        value = self._check_initialized()
+        if ctx is None and self._copies is None:
+            return value
+        return self._check_and_get(self.list_data(), ctx)
 
     def list_data(self) -> list:
-        """The value on each context."""
+        """The copies of the value, one per context in ``list_ctx()`` order."""
         value = self._check_initialized()
-        return [value for _ in self._ctx_list]
+        return [value] if self._copies is None else list(self._copies)
 
-    def grad(self, ctx: Context | None = None):
-        """The gradient buffer."""
-        value = self._check_initialized()
-        if value._grad is None:
+    def _check_grad(self) -> None:
+        if self._var_nd is not None and self._var_nd._grad is None:
             raise RuntimeError(
                 f"Cannot get gradient array for Parameter '{self.name}' because grad_req='null'"
             )
-        return value._grad
+
+    def grad(self, ctx: Context | None = None):
+        """The gradient buffer on ``ctx`` (chosen as ``data(ctx)`` chooses)."""
+        self._check_grad()
+        return self._check_and_get(self.list_grad(), ctx)
 
     def list_grad(self) -> list:
-        return [self.grad() for _ in self._ctx_list]
+        """The gradient buffers, one per context."""
+        self._check_grad()
+        return [v._grad for v in self.list_data()]
 
     def list_ctx(self) -> list[Context]:
+        """The contexts this parameter is (or, when deferred, will be) initialized on."""
         if self._var_nd is None:
             if self._deferred_init is not None:
                 return list(self._deferred_init[1])
             raise RuntimeError(f"Parameter '{self.name}' has not been initialized")
         return list(self._ctx_list)
 
+    def _set_trainer(self, trainer) -> None:
+        self._trainer = trainer
+
     def set_data(self, data) -> None:
-        """Replace the value (same shape); defers if not initialized yet."""
+        """Replace the value on every context (same shape); defers if not initialized yet."""
         if isinstance(data, _nd.NDArray):
             shape = data.shape
         else:
@@ -240,33 +304,65 @@ class Parameter:
             self._deferred_init = (init, ctx, default_init, data)
             self._finish_deferred_init()
             return
+        trainer = self._trainer
+        if trainer is not None and trainer._kv_initialized and trainer._update_on_kvstore:
+            # MXNet: the kvstore holds its own copy of the weight; it is rebuilt (and the
+            # optimizer state it keeps with it is dropped) on the next step.
+            trainer._reset_kvstore()
         new = _nd.array(data, ctx=self._var_nd.context, dtype=self.dtype)
         self._var_nd._set_data(new._data)
+        for value in self._copies or ():
+            if value is not self._var_nd:
+                value._set_data(_put(new._data, value._ctx))
 
     def zero_grad(self) -> None:
-        """Set the gradient to zero."""
+        """Set the gradient on every context to zero."""
         if self._var_nd is None or self._var_nd._grad is None:
             return
-        g = self._var_nd._grad
-        g._set_data(_zeros_like(g))
+        for value in self.list_data():
+            g = value._grad
+            g._set_data(_zeros_like(g))
+
+    def _reduce(self) -> _nd.NDArray:
+        """The value on ``cpu()``: the mean of the copies when there are several (MXNet's
+        ``_reduce``, used by ``reset_ctx`` and ``save``)."""
+        values = self.list_data()
+        if len(values) == 1:
+            return _nd.NDArray(_put(values[0]._data, cpu()), ctx=cpu())
+        total = values[0]._data
+        for v in values[1:]:
+            total = total + _put(v._data, None, total)
+        return _nd.NDArray(total / np.asarray(len(values), total.dtype), ctx=cpu())
 
     def reset_ctx(self, ctx) -> None:
-        """Move the value to other context(s)."""
+        """Move the value to other context(s) (the mean of the copies, fresh gradients)."""
         ctx = _ctx_list(ctx)
         if self._var_nd is not None:
-            self._ctx_list = ctx
-            moved = self._var_nd.as_in_context(ctx[0])
-            self._attach(_nd.NDArray(moved._data, ctx=ctx[0]))
+            data = self._reduce()
+            with autograd.pause():
+                self._init_impl(data, ctx)
         elif self._deferred_init is not None:
             init, _, default_init, data = self._deferred_init
             self._deferred_init = (init, ctx, default_init, data)
+        else:
+            raise ValueError(f"Cannot reset context for Parameter '{self.name}' because it has "
+                             "not been initialized.")
 
+    @x64.scoped
     def cast(self, dtype) -> None:
-        """Change the dtype of the value and gradient."""
+        """Change the dtype of the value and gradient on every context (values kept)."""
         self.dtype = np.dtype(dtype).type
-        if self._var_nd is not None:
-            self._attach(_nd.NDArray(self._var_nd._data.astype(np.dtype(dtype)),
-                                     ctx=self._var_nd._ctx))
+        if self._var_nd is None:
+            return
+        new_values = []
+        for value in self.list_data():
+            new = _nd.NDArray(value._data.astype(np.dtype(dtype)), ctx=value._ctx)
+            if self._grad_req != "null":
+                grad = _nd.NDArray(value._grad._data.astype(np.dtype(dtype)), ctx=value._ctx)
+                new._mark_variable(grad, self._grad_req)
+            new_values.append(new)
+        self._var_nd = new_values[0]
+        self._copies = new_values if len(new_values) > 1 else None
 
     def var(self):
         """The Symbol variable of this parameter (with its shape/dtype/lr/wd annotations)."""
@@ -283,10 +379,27 @@ class Parameter:
         return self._symbol
 
 
+@x64.scoped
 def _zeros_like(value):
     import jax.numpy as jnp
 
     return jnp.zeros(value.shape, value._data.dtype)
+
+
+def _ctx_key(ctx: Context) -> tuple[int, int]:
+    # MXNet's ``_ctx_map`` keys on ``device_typeid & 1`` (cpu/cpu_pinned/cpu_shared share
+    # a slot, gpu another) and the device id.
+    return ctx.device_typeid & 1, ctx.device_id
+
+
+def _put(value, ctx: Context | None, like=None):
+    """``value`` on the JAX device of ``ctx`` (or of the array ``like``); no copy if there."""
+    import jax
+
+    device = ctx.jax_device if ctx is not None else next(iter(like.devices()))
+    if value.devices() == {device}:
+        return value
+    return jax.device_put(value, device)
 
 
 def _ctx_list(ctx) -> list[Context]:
@@ -461,7 +574,7 @@ class ParameterDict:
             if strip_prefix and not name.startswith(strip_prefix):
                 raise ValueError(f"prefix '{strip_prefix}' is to be striped before saving, but "
                                  f"Parameter's name '{name}' does not start with it")
-            arrays[name[len(strip_prefix):]] = param._check_initialized().asnumpy()
+            arrays[name[len(strip_prefix):]] = param._reduce().asnumpy()
         serialization.save(fname, arrays)
 
     def load(self, fname: str, ctx=None, allow_missing: bool = False,
@@ -475,7 +588,9 @@ class ParameterDict:
         except serialization.NDArrayFileError as err:
             raise MXNetError(f"cannot load parameters: {err}") from None
         if not isinstance(loaded, dict):
-            raise MXNetError(f"{fname} holds an unnamed list of arrays, not parameters")
+            if loaded:
+                raise MXNetError(f"{fname} holds an unnamed list of arrays, not parameters")
+            loaded = {}  # a parameter-free net's file: MXNet writes an empty dict unnamed
         self.load_dict(loaded, ctx, allow_missing, ignore_extra, restore_prefix, str(fname),
                        cast_dtype, dtype_source)
 
@@ -529,6 +644,16 @@ def assign_checked(params: dict[str, Parameter], loaded: dict[str, np.ndarray], 
                 f"{value.dtype} does not match the parameter's dtype {np.dtype(param.dtype)}; "
                 "set cast_dtype=True to convert"
             )
+    ctx = None if ctx is None else _ctx_list(ctx)
+    for name in loaded:
+        param = params.get(name)
+        if param is None or ctx is None:
+            continue
+        if param._var_nd is not None or param._deferred_init is not None:
+            on = param.list_ctx()
+            if set(ctx) != set(on):
+                raise AssertionError(f"Failed to load Parameter '{name}' on {ctx} because it "
+                                     f"was previous initialized on {on}.")
     for name, value in loaded.items():
         if name not in params:
             continue
@@ -536,5 +661,5 @@ def assign_checked(params: dict[str, Parameter], loaded: dict[str, np.ndarray], 
         if cast_dtype and dtype_source == "saved":
             param.dtype = value.dtype.type
         if param._var_nd is None and param._deferred_init is None:
-            param._deferred_init = (None, _ctx_list(ctx), _init.Zero(), None)
+            param._deferred_init = (None, ctx or [cpu()], _init.Zero(), None)
         param.set_data(value.astype(np.dtype(param.dtype)))

@@ -6,22 +6,43 @@ call over the pytrees of weights, gradients and optimizer states. The states'
 buffers are donated to the call, and so are the weights' unless some other handle
 still shares one of them. Learning rate, weight decay, the rescale factor and the
 update counts are traced arguments, so changing them never recompiles.
+
+Parameters on several contexts follow MXNet 1.9 with a local kvstore in one
+process. With ``kvstore`` ``'device'``/``'local'`` (any non-distributed name) the
+gradients of the contexts are summed. By default (``update_on_kvstore`` None, the
+``MXNET_UPDATE_ON_KVSTORE`` environment variable unset or 1) the update happens "on
+the kvstore": the summed gradient updates one stored weight (initialised from the
+first context's copy) that is copied to every context, the gradients stay per
+context, and ``allreduce_grads``/``update`` are refused as in MXNet. With
+``update_on_kvstore=False`` the sum is written back to every context's gradient and
+each copy is updated with its own optimizer state. ``kvstore=None`` sums nothing.
+
+A parameter's gradient is "fresh" once a backward wrote it; ``step`` clears the flag
+and refuses (raises ``UserWarning``, as MXNet does) a stale gradient unless
+``ignore_stale_grad=True``, which skips the stale parameters.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .. import optimizer as _opt
-from .parameter import Parameter, ParameterDict
+from ..ndarray.ndarray import NDArray
+from .parameter import Parameter, ParameterDict, _put
 
 _OWN_REFS = 4
 """References to a weight's jax array while ``_unshared`` looks at it: its NDArray
 handle, the ``weights`` tuple, the loop variable and ``getrefcount``'s argument."""
+
+_LOCAL_MAX_UPDATE_ON_KVSTORE = 1024 * 1024 * 16
+"""MXNet's ``'local'`` kvstore updates on the store only while every parameter has at
+most this many elements."""
 
 
 def _unshared(arrays: tuple) -> bool:
@@ -34,14 +55,64 @@ def _unshared(arrays: tuple) -> bool:
     return all(sys.getrefcount(a) <= _OWN_REFS for a in arrays)
 
 
+def _check_kvstore_options(kvstore: Any, compression_params: Any, update_on_kvstore: Any,
+                           n_contexts: int) -> None:
+    """Refuse the kvstore options hybrid cannot honour exactly (instead of ignoring them)."""
+    if kvstore is not None and not isinstance(kvstore, str):
+        raise TypeError(
+            f"kvstore must be a str or None, got {type(kvstore).__name__}: hybrid has no "
+            "KVStore objects; 'device' or 'local' sum the gradients of several contexts "
+            "in this process")
+    if isinstance(kvstore, str) and any(k in kvstore for k in ("dist", "horovod", "byteps")):
+        raise NotImplementedError(
+            f"kvstore={kvstore!r}: multi-process training is not implemented in hybrid; "
+            "use 'device' or 'local' (several contexts in one process)")
+    has_kvstore = kvstore is not None and n_contexts > 1
+    if compression_params and has_kvstore:
+        raise NotImplementedError(
+            f"compression_params={compression_params!r}: gradient compression is not "
+            "implemented in hybrid (MXNet would compress the gradients summed over "
+            f"{n_contexts} contexts)")
+    if update_on_kvstore and not has_kvstore:
+        raise ValueError(
+            "update_on_kvstore=True needs a kvstore, and there is none with "
+            + ("kvstore=None" if kvstore is None else "a single context")
+            + "; leave update_on_kvstore unset (MXNet fails on this setting too)")
+
+
+def _stale_grad_error(param: Parameter, value: NDArray) -> UserWarning:
+    return UserWarning(
+        f"Gradient of Parameter `{param.name}` on context {value.context} has not been "
+        "updated by backward since last `step`. This could mean a bug in your model that "
+        "made it only use a subset of the Parameters (Blocks) for this iteration. If you "
+        "are intentionally only using a subset, call step with ignore_stale_grad=True to "
+        "suppress this warning and skip updating of Parameters with stale gradient")
+
+
+def _copy_state(state: Any, ctx) -> Any:
+    """An independent copy of an optimizer state on ``ctx`` (for another context's updater)."""
+    def leaf(a):
+        if isinstance(a, NDArray):
+            return NDArray(_put(jnp.copy(a._data), ctx), ctx=ctx)
+        return _put(jnp.copy(a), ctx) if isinstance(a, jax.Array) else a
+
+    return jax.tree_util.tree_map(leaf, state, is_leaf=lambda a: isinstance(a, NDArray))
+
+
 class Trainer:
-    """Updates ``params`` with ``optimizer`` (a name such as ``'sgd'`` or an Optimizer)."""
+    """Updates ``params`` with ``optimizer`` (a name such as ``'sgd'`` or an Optimizer).
+
+    ``kvstore`` may be ``'device'``, ``'local'`` (or another non-distributed name, which
+    MXNet treats as local) or None; distributed kvstores, KVStore objects and gradient
+    compression are refused. ``update_on_kvstore`` chooses where several contexts'
+    summed gradient is applied (see the module docstring).
+    """
 
     def __init__(self, params, optimizer, optimizer_params: dict | None = None,
                  kvstore: Any = "device", compression_params: Any = None,
                  update_on_kvstore: bool | None = None) -> None:
         if isinstance(params, (dict, ParameterDict)):
-            params = list(params.values())
+            params = [params[k] for k in sorted(params.keys())]  # MXNet's index order
         if not isinstance(params, (list, tuple)):
             raise ValueError("First argument must be a list or dict of Parameters, "
                              f"got {type(params)}.")
@@ -54,8 +125,12 @@ class Trainer:
             if id(p) not in seen:
                 seen.add(id(p))
                 self._params.append(p)
+        self._param2idx = {id(p): i for i, p in enumerate(self._params)}
+        self._contexts = self._check_contexts()
+        self._multi = len(self._contexts) > 1
+        _check_kvstore_options(kvstore, compression_params, update_on_kvstore,
+                               len(self._contexts))
         optimizer_params = dict(optimizer_params or {})
-        self._scale = float(optimizer_params.get("rescale_grad", 1.0))
         param_dict = dict(enumerate(self._params))
         if isinstance(optimizer, _opt.Optimizer):
             if optimizer_params:
@@ -65,11 +140,85 @@ class Trainer:
             self._optimizer.param_dict = param_dict
         else:
             self._optimizer = _opt.create(optimizer, param_dict=param_dict, **optimizer_params)
-        self._kvstore = kvstore
-        self._update_on_kvstore = update_on_kvstore
+        self._scale = float(self._optimizer.rescale_grad)
+        self._compression_params = compression_params
+        self._kvstore_params = {"kvstore": kvstore, "update_on_kvstore": update_on_kvstore}
         self._states: dict[int, Any] = {}
+        self._ctx_states: list[dict] | None = None
         self._compiled: dict[tuple, Any] = {}
+        self._kv_initialized = False
+        self._kvstore: str | None = None
+        self._update_on_kvstore: bool | None = None
+        self._kv_weights: dict[int, jax.Array] = {}
+        self._params_to_init: list[Parameter] = []
+        for p in self._params:
+            p._set_trainer(self)
+        self._reset_kvstore()
 
+    def _check_contexts(self) -> list:
+        contexts = None
+        for param in self._params:
+            ctx = param.list_ctx()
+            if contexts is not None and contexts != ctx:
+                raise AssertionError(
+                    f"All Parameters must be initialized on the same set of contexts, but "
+                    f"Parameter {param.name} is initialized on {ctx} while previous Parameters "
+                    f"are initialized on {contexts}.")
+            contexts = ctx
+        return contexts or []
+
+    # ------------------------------------------------------------- kvstore
+    def _reset_kvstore(self) -> None:
+        """Forget the (emulated) kvstore; it is rebuilt on the next step, as MXNet's is."""
+        if self._kv_initialized and self._update_on_kvstore:
+            self._states = {}  # the optimizer state lived in the dropped kvstore's updater
+        self._kv_initialized = False
+        self._kvstore = None
+        self._update_on_kvstore = None
+        self._kv_weights = {}
+        self._params_to_init = list(self._params)
+
+    def _init_kvstore(self) -> None:
+        kvstore = self._kvstore_params["kvstore"]
+        if kvstore is None or not self._multi:
+            # MXNet creates no kvstore for a single context.
+            self._kvstore, self._update_on_kvstore = None, None
+        else:
+            update = bool(int(os.getenv("MXNET_UPDATE_ON_KVSTORE", "1")))
+            if kvstore == "local" and max(
+                    int(np.prod(p.shape or (0,))) for p in self._params) \
+                    > _LOCAL_MAX_UPDATE_ON_KVSTORE:
+                update = False
+            if self._kvstore_params["update_on_kvstore"] is not None:
+                update = bool(self._kvstore_params["update_on_kvstore"])
+            self._kvstore, self._update_on_kvstore = kvstore, update
+        self._kv_initialized = True
+
+    def _init_params(self) -> None:
+        """Broadcast the first context's value of each parameter to every context (and
+        into the store), as MXNet's kvstore ``broadcast`` does; deferred ones wait."""
+        pending = []
+        for p in self._params_to_init:
+            if p._var_nd is None:
+                pending.append(p)
+                continue
+            if self._kvstore is None:
+                continue
+            values = p.list_data()
+            source = values[0]._data
+            for v in values[1:]:
+                v._set_data(_put(source, v._ctx))
+            if self._update_on_kvstore:
+                self._kv_weights[self._param2idx[id(p)]] = source
+        self._params_to_init = pending
+
+    def _prepare(self) -> None:
+        if not self._kv_initialized:
+            self._init_kvstore()
+        if self._params_to_init:
+            self._init_params()
+
+    # ---------------------------------------------------------- public API
     @property
     def learning_rate(self) -> float:
         return self._optimizer.learning_rate
@@ -82,17 +231,160 @@ class Trainer:
         """Set the base learning rate (not with a scheduler attached)."""
         self._optimizer.set_learning_rate(lr)
 
-    def allreduce_grads(self) -> None:
-        """Sum gradients across devices (a no-op with one copy per parameter)."""
-
     def step(self, batch_size: float, ignore_stale_grad: bool = False) -> None:
-        """One update with ``rescale_grad = rescale / batch_size``."""
+        """One update with ``rescale_grad = rescale / batch_size``: ``allreduce_grads``
+        then ``update``. ``ignore_stale_grad`` skips parameters no backward reached."""
         self._optimizer.rescale_grad = self._scale / batch_size
+        self._prepare()
+        if self._multi:
+            self._allreduce_grads()
         self._update(ignore_stale_grad)
+
+    def allreduce_grads(self) -> None:
+        """Sum each parameter's gradients over its contexts into every context's gradient
+        (nothing to do with one context); not with ``update_on_kvstore``."""
+        self._prepare()
+        if self._kvstore is not None and self._update_on_kvstore:
+            raise AssertionError(
+                "allreduce_grads() when parameters are updated on kvstore is not supported. "
+                "Try setting `update_on_kvstore` to False when creating trainer.")
+        self._allreduce_grads()
 
     def update(self, batch_size: float, ignore_stale_grad: bool = False) -> None:
         """Like ``step`` without ``allreduce_grads`` (after calling it yourself)."""
-        self.step(batch_size, ignore_stale_grad)
+        self._prepare()
+        if self._kvstore is not None and self._update_on_kvstore:
+            raise AssertionError(
+                "update() when parameters are updated on kvstore is not supported. Try "
+                "setting `update_on_kvstore` to False when creating trainer.")
+        self._optimizer.rescale_grad = self._scale / batch_size
+        self._update(ignore_stale_grad)
+
+    # ----------------------------------------------------------- internals
+    def _values(self, param: Parameter) -> list[NDArray]:
+        """The parameter's copies, checked against the contexts the trainer was built for."""
+        values = param.list_data()
+        if len(values) != len(self._contexts) or (
+                self._multi and param.list_ctx() != self._contexts):
+            raise RuntimeError(
+                f"Parameter '{param.name}' is on contexts {param.list_ctx()} but this Trainer "
+                f"was created for {self._contexts}; create the Trainer after reset_ctx")
+        return values
+
+    def _allreduce_grads(self) -> None:
+        if self._kvstore is None:
+            return
+        reduced = []
+        for i, p in enumerate(self._params):
+            if p.grad_req == "null":
+                continue
+            grads = [v._grad for v in self._values(p)]
+            total = grads[0]._data
+            for g in grads[1:]:
+                total = total + _put(g._data, None, total)
+            if self._update_on_kvstore:
+                reduced.append((i, p, total))
+            else:
+                for g in grads:
+                    g._set_data(_put(total, g._ctx))
+        if reduced:
+            self._update_on_store(reduced)
+
+    def _update_on_store(self, reduced: list) -> None:
+        """The kvstore's update: the summed gradient updates the stored weight, which is
+        then copied ("pulled") to every context."""
+        indices = [i for i, _, _ in reduced]
+        stored = [NDArray(self._kv_weights[i]) for i in indices]
+        for v, (_, _, total) in zip(stored, reduced):
+            v._grad = NDArray(total)
+        self._apply(indices, stored, self._states, donate=False)
+        for v, (i, p, _) in zip(stored, reduced):
+            self._kv_weights[i] = v._data
+            for copy in p.list_data():
+                copy._set_data(_put(v._data, copy._ctx))
+
+    def _update(self, ignore_stale_grad: bool = False) -> None:
+        if self._multi:
+            self._update_multi(ignore_stale_grad)
+            return
+        indices, values = [], []
+        for i, p in enumerate(self._params):
+            if p.grad_req == "null":
+                continue
+            v = p._check_initialized()
+            if p._copies is not None:
+                self._values(p)  # raises: the parameter moved to several contexts
+            if not getattr(v, "_fresh_grad", False):
+                if not ignore_stale_grad:
+                    raise _stale_grad_error(p, v)
+                continue
+            v._fresh_grad = False
+            indices.append(i)
+            values.append(v)
+        if indices:
+            self._apply(indices, values, self._states, donate=True)
+
+    def _update_multi(self, ignore_stale_grad: bool) -> None:
+        on_store = self._kvstore is not None and self._update_on_kvstore
+        per_ctx: list[tuple[list, list]] = [([], []) for _ in self._contexts]
+        for i, p in enumerate(self._params):
+            if p.grad_req == "null":
+                continue
+            values = self._values(p)
+            if not ignore_stale_grad:
+                for v in values:
+                    if not getattr(v, "_fresh_grad", False):
+                        raise _stale_grad_error(p, v)
+            if on_store:
+                continue  # MXNet neither skips nor clears the flags here
+            for (indices, vals), v in zip(per_ctx, values):
+                if not ignore_stale_grad or getattr(v, "_fresh_grad", False):
+                    indices.append(i)
+                    vals.append(v)
+                    v._fresh_grad = False
+        if on_store:
+            return
+        states = self._context_states()
+        opt = self._optimizer
+        for ctx, (indices, vals), st in zip(self._contexts, per_ctx, states):
+            if indices:
+                opt._set_current_context(ctx.device_id)  # MXNet's per-device update counts
+                self._apply(indices, vals, st, donate=False)
+
+    def _context_states(self) -> list[dict]:
+        """One optimizer-state dict per context (the first is ``_states``, which
+        ``save_states`` writes). When ``_states`` was replaced (``load_states``) every
+        context restarts from a copy of it, as MXNet's ``load_states`` sets all updaters."""
+        if self._ctx_states is None or self._ctx_states[0] is not self._states:
+            self._ctx_states = [self._states] + [
+                {i: _copy_state(s, ctx) for i, s in self._states.items()}
+                for ctx in self._contexts[1:]]
+        return self._ctx_states
+
+    def _apply(self, indices: list[int], values: list, states: dict, donate: bool) -> None:
+        """Update ``values`` (NDArrays with ``_grad``) in place with ``states``."""
+        opt = self._optimizer
+        if not getattr(opt, "supports_fused_step", True):
+            self._update_eager(indices, values, states)
+            return
+        for i, v in zip(indices, values):
+            if i not in states:
+                states[i] = opt.create_state_arrays(i, v._data)
+        # prepare_update advances the counters and reads the schedule in MXNet's order.
+        lrs, wds, ts = zip(*(opt.prepare_update(i) for i in indices))
+        lrs = np.asarray(lrs, dtype=np.float64)
+        wds = np.asarray(wds, dtype=np.float64)
+        ts = np.asarray(ts, dtype=np.int64)
+        key = tuple(indices)
+        weights = tuple(v._data for v in values)
+        grads = tuple(v._grad._data for v in values)
+        st = tuple(states[i] for i in indices)
+        new_w, new_s = self._step_fn(key, donate and _unshared(weights))(
+            weights, grads, st, lrs, wds, np.float64(opt.rescale_grad), ts)
+        for v, w in zip(values, new_w):
+            v._set_data(w)
+        for i, s in zip(indices, new_s):
+            states[i] = s
 
     def _step_fn(self, indices: tuple[int, ...], donate_weights: bool):
         fn = self._compiled.get((indices, donate_weights))
@@ -112,45 +404,13 @@ class Trainer:
             fn = self._compiled[(indices, donate_weights)] = jax.jit(run, donate_argnums=donate)
         return fn
 
-    def _update(self, ignore_stale_grad: bool = False) -> None:
-        indices, values = [], []
-        for i, p in enumerate(self._params):
-            if p.grad_req == "null":
-                continue
-            indices.append(i)
-            values.append(p._check_initialized())
-        if not indices:
-            return
-        opt = self._optimizer
-        if not getattr(opt, "supports_fused_step", True):
-            self._update_eager(indices, values)
-            return
-        for i, v in zip(indices, values):
-            if i not in self._states:
-                self._states[i] = opt.create_state_arrays(i, v._data)
-        # prepare_update advances the counters and reads the schedule in MXNet's order.
-        lrs, wds, ts = zip(*(opt.prepare_update(i) for i in indices))
-        lrs = np.asarray(lrs, dtype=np.float64)
-        wds = np.asarray(wds, dtype=np.float64)
-        ts = np.asarray(ts, dtype=np.int64)
-        key = tuple(indices)
-        weights = tuple(v._data for v in values)
-        grads = tuple(v._grad._data for v in values)
-        states = tuple(self._states[i] for i in indices)
-        new_w, new_s = self._step_fn(key, _unshared(weights))(
-            weights, grads, states, lrs, wds, np.float64(opt.rescale_grad), ts)
-        for v, w in zip(values, new_w):
-            v._set_data(w)
-        for i, s in zip(indices, new_s):
-            self._states[i] = s
-
-    def _update_eager(self, indices: list[int], values: list) -> None:
+    def _update_eager(self, indices: list[int], values: list, states: dict) -> None:
         """User optimizers that override ``update`` with NDArray code run one by one."""
         opt = self._optimizer
         for i, v in zip(indices, values):
-            if i not in self._states:
-                self._states[i] = opt.create_state_multi_precision(i, v)
-            opt.update_multi_precision(i, v, v._grad, self._states[i])
+            if i not in states:
+                states[i] = opt.create_state_multi_precision(i, v)
+            opt.update_multi_precision(i, v, v._grad, states[i])
 
     def save_states(self, fname: str) -> None:
         """Save the optimizer and its states (a pickle of numpy arrays), atomically."""

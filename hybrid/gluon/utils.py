@@ -29,12 +29,12 @@ def _nd():
 
 
 def split_data(data: Any, num_slice: int, batch_axis: int = 0, even_split: bool = True) -> list:
-    """Split an NDArray into ``num_slice`` slices along ``batch_axis``.
+    """Split an NDArray into ``num_slice`` slices along ``batch_axis`` (MXNet 1.9.1).
 
     With ``even_split=True`` the size along ``batch_axis`` must be a multiple of
-    ``num_slice`` (else ValueError).  Otherwise every slice has ``size // num_slice``
-    elements except the last, which takes the remainder; if there are fewer
-    elements than slices, ``size`` slices of one element are returned.
+    ``num_slice`` (else ValueError).  Otherwise the first ``size % num_slice`` slices
+    get one element more than the others (``10 -> 4, 3, 3``); with fewer elements
+    than slices the last slices are empty.
     """
     size = data.shape[batch_axis]
     if even_split and size % num_slice != 0:
@@ -43,11 +43,9 @@ def split_data(data: Any, num_slice: int, batch_axis: int = 0, even_split: bool 
             f"along axis {batch_axis}. Use a batch size that's multiple of {num_slice} or set "
             "even_split=False to allow uneven partitioning of data."
         )
-    step = size // num_slice
-    if not even_split and size < num_slice:
-        step = 1
-        num_slice = size
-    bounds = [(i * step, (i + 1) * step if i < num_slice - 1 else size) for i in range(num_slice)]
+    each, extras = divmod(size, num_slice)
+    points = np.cumsum([0] + [each + 1] * extras + [each] * (num_slice - extras)).tolist()
+    bounds = list(zip(points[:-1], points[1:]))
     if batch_axis == 0:
         return [data[b:e] for b, e in bounds]
     if isinstance(data, np.ndarray):
@@ -60,11 +58,13 @@ def split_and_load(data: Any, ctx_list: list, batch_axis: int = 0,
                    even_split: bool = True) -> list:
     """Split ``data`` with :func:`split_data` and load slice ``i`` onto ``ctx_list[i]``.
 
-    A numpy array is first converted to an NDArray on ``ctx_list[0]`` (float32 as
-    ``nd.array`` does).  With one context the whole array is returned in a list.
+    Anything but an NDArray (a numpy array, nested lists) is first converted with
+    ``nd.array`` on ``ctx_list[0]`` (float32 as ``nd.array`` does).  With one context
+    the whole array is returned in a list.
     """
-    if isinstance(data, np.ndarray):
-        data = _nd().array(data, ctx=ctx_list[0])
+    nd = _nd()
+    if not isinstance(data, nd.NDArray):
+        data = nd.array(data, ctx=ctx_list[0])
     if len(ctx_list) == 1:
         return [data.as_in_context(ctx_list[0])]
     slices = split_data(data, len(ctx_list), batch_axis, even_split)

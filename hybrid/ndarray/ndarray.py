@@ -33,8 +33,10 @@ def _np_dtype(dtype: Any) -> np.dtype:
 class NDArray:
     """An n-dimensional array on a context (MXNet's ``mx.nd.NDArray``)."""
 
+    # ``_fresh_grad`` (unset until a backward writes ``_grad``): MXNet's flag, read and
+    # cleared by ``Trainer.step`` to detect stale gradients.
     __slots__ = ("_value", "_ctx", "_grad", "_grad_req", "_entry", "_base", "_index",
-                 "__weakref__")
+                 "_fresh_grad", "__weakref__")
     __array_priority__ = 1000.0
 
     def __init__(self, data: Any, ctx: Context | None = None) -> None:
@@ -197,6 +199,7 @@ class NDArray:
             self._grad._set_data(self._grad._data + value)
         else:
             self._grad._set_data(value)
+        self._fresh_grad = True
 
     @property
     def grad(self) -> NDArray | None:

