@@ -12,6 +12,7 @@ A whole hybridized block call is one node, so its backward is one compiled call.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from lowering import x64
 
 _state = threading.local()
 
@@ -106,16 +109,27 @@ class Variable:
         self.array = array
 
 
+_node_seq = itertools.count()
+
+
 class TapeNode:
-    """One recorded call: its VJP closure (residuals inside), inputs and output avals."""
+    """One recorded call: its VJP closure (residuals inside), inputs and output avals.
 
-    __slots__ = ("vjp", "parents", "out_avals", "name")
+    ``commit`` (optional) runs when backward passes through the node: it writes
+    the call's new auxiliary states (BatchNorm's moving statistics), which MXNet
+    updates in backward, not in forward.
+    """
 
-    def __init__(self, vjp: Any, parents: Sequence[tuple], out_avals: Sequence, name: str):
+    __slots__ = ("vjp", "parents", "out_avals", "name", "commit", "seq")
+
+    def __init__(self, vjp: Any, parents: Sequence[tuple], out_avals: Sequence, name: str,
+                 commit: Any = None):
         self.vjp = vjp
         self.parents = list(parents)  # per differentiated input: (TapeNode | Variable, index)
         self.out_avals = list(out_avals)
         self.name = name
+        self.commit = commit
+        self.seq = next(_node_seq)  # creation order: backward runs in reverse of it, as MXNet's
 
 
 @jax.jit
@@ -177,7 +191,7 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
     for h, hg in zip(heads, head_grads):
         if hg is not None and tuple(hg.shape) != tuple(h.shape):
             raise ValueError(f"head gradient shape {tuple(hg.shape)} != head shape {h.shape}")
-    nodes = list(reversed(_collect(entries)))
+    nodes = sorted(_collect(entries), key=lambda n: n.seq, reverse=True)
     for node in nodes:
         if node.vjp is None:
             raise RuntimeError(
@@ -186,8 +200,9 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
             )
     fused = _fused_backward(nodes, heads, entries, head_grads)
     if fused is not None:
-        if not retain_graph:
-            for node in nodes:
+        for node in nodes:
+            _commit(node, retain_graph)
+            if not retain_graph:
                 node.vjp = None
         return fused
 
@@ -205,11 +220,19 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
             in_cts = node.vjp(cts)
         else:
             in_cts = _apply_vjp(node.vjp, cts)
+        _commit(node, retain_graph)
         if not retain_graph:
             node.vjp = None
         for (parent, index), ct in zip(node.parents, in_cts):
             add(parent, index, ct)
     return leaves
+
+
+def _commit(node: TapeNode, retain_graph: bool) -> None:
+    if node.commit is not None:
+        node.commit()
+        if not retain_graph:
+            node.commit = None
 
 
 # A backward pass whose tape has the same structure as an earlier one runs as ONE
@@ -300,6 +323,7 @@ def _as_list(x: Any) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
+@x64.scoped
 def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: bool = True) -> None:
     """Compute gradients of ``heads`` and store them in the variables' ``.grad``.
 
@@ -316,30 +340,44 @@ def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: boo
         var.array._accumulate_grad(grad)
 
 
+@x64.scoped
 def grad(heads, variables, head_grads=None, retain_graph: bool | None = None,
          create_graph: bool = False, train_mode: bool = True):
     """Gradients of ``heads`` with respect to ``variables``, returned (not stored).
 
-    Higher-order gradients (``create_graph=True``) are not supported.
+    Returns a list, one gradient per variable (also for a single NDArray, as in
+    MXNet 1.9); ``.grad`` buffers are left as they are. Each variable must have
+    ``attach_grad()`` with a ``grad_req`` other than ``'null'`` and be reachable
+    from the heads, else MXNetError, as in MXNet. Higher-order gradients
+    (``create_graph=True``) are not supported.
     """
-    if create_graph:
-        raise NotImplementedError("autograd.grad(create_graph=True) is not supported yet")
+    from .base import MXNetError
     from .ndarray.ndarray import NDArray
 
+    if create_graph:
+        raise NotImplementedError("autograd.grad(create_graph=True) is not supported yet")
     heads = _as_list(heads)
-    single = not isinstance(variables, (list, tuple))
     variables = _as_list(variables)
+    if not variables:
+        raise AssertionError("variables cannot be an empty list.")
+    for i, v in enumerate(variables):  # MXNet counts variables from 1
+        entry = getattr(v, "_entry", None)
+        if entry is None or not isinstance(entry[0], Variable):
+            raise MXNetError(
+                f"autograd.grad: cannot differentiate with respect to the {i + 1}-th variable "
+                f"(shape {tuple(v.shape)}) because it does not require gradient (it needs "
+                "attach_grad() with grad_req 'write' or 'add')")
     hgs = _as_list(head_grads) or [None] * len(heads)
     leaves = _run_backward(heads, hgs, bool(retain_graph))
     out = []
-    for v in variables:
-        entry = getattr(v, "_entry", None)
-        if entry is None or not isinstance(entry[0], Variable):
-            raise ValueError("autograd.grad: every variable needs attach_grad() first")
-        found = leaves.get(id(entry[0]))
-        value = found[1] if found is not None else jnp.zeros(v.shape, v.dtype)
-        out.append(NDArray(value.astype(v.dtype), ctx=v.context))
-    return out[0] if single else out
+    for i, v in enumerate(variables):
+        found = leaves.get(id(v._entry[0]))
+        if found is None:
+            raise MXNetError(
+                f"autograd.grad: cannot differentiate with respect to the {i + 1}-th variable "
+                f"(shape {tuple(v.shape)}) because it is unreachable from the outputs")
+        out.append(NDArray(found[1].astype(v._data.dtype), ctx=v.context))
+    return out
 
 
 def mark_variables(variables, gradients, grad_reqs: str | Sequence[str] = "write") -> None:
@@ -360,7 +398,11 @@ class Function:
     """User-defined differentiable function (MXNet's ``autograd.Function``).
 
     Subclass and implement ``forward(self, *inputs)`` and ``backward(self,
-    *output_grads)`` on NDArrays; ``save_for_backward`` keeps values.
+    *output_grads)`` on NDArrays; ``save_for_backward`` keeps values. ``forward``
+    takes any number of NDArrays and returns one NDArray or a tuple of them;
+    ``backward`` receives one gradient per output (zeros for outputs the heads do
+    not reach) and returns one gradient per input, also for inputs that need none
+    (those are dropped). Both run outside recording.
     """
 
     def __init__(self) -> None:
@@ -378,36 +420,64 @@ class Function:
     def __call__(self, *inputs):
         from .ndarray.ndarray import NDArray
 
+        for i, x in enumerate(inputs):
+            if not isinstance(x, NDArray):
+                raise TypeError(f"{type(self).__name__}: autograd.Function inputs must be "
+                                f"NDArrays, input {i} is {type(x).__name__}")
         with pause():
             outputs = self.forward(*inputs)
         single = not isinstance(outputs, (list, tuple))
         outs = [outputs] if single else list(outputs)
-        if is_recording() and any(getattr(x, "_entry", None) is not None for x in inputs):
-            func = self
-
-            def vjp(cts):
-                with pause():
-                    grads = func.backward(*[NDArray(c) for c in cts])
-                grads = grads if isinstance(grads, (list, tuple)) else (grads,)
-                return tuple(g._data for g in grads)
-
-            diff = [x for x in inputs if getattr(x, "_entry", None) is not None]
-            node = TapeNode(_PyVJP(vjp, [i for i, x in enumerate(inputs) if x in diff]),
-                            [x._entry for x in diff],
-                            [jax.ShapeDtypeStruct(o.shape, o.dtype) for o in outs],
-                            type(self).__name__)
+        positions = [i for i, x in enumerate(inputs) if x._entry is not None]
+        if is_recording() and positions:
+            avals = [jax.ShapeDtypeStruct(o.shape, o._data.dtype) for o in outs]
+            node = TapeNode(_PyVJP(self, [x.shape for x in inputs],
+                                   [x._data.dtype for x in inputs], avals,
+                                   [o.context for o in outs], positions),
+                            [inputs[i]._entry for i in positions], avals, type(self).__name__)
             for i, o in enumerate(outs):
                 o._entry = (node, i)
         return outs[0] if single else outs
 
 
 class _PyVJP:
-    """A Python backward (``autograd.Function``) standing in for a compiled VJP."""
+    """A Python backward (``autograd.Function``) standing in for a compiled VJP: called
+    with one cotangent per output, returns the gradients of the recorded inputs."""
 
-    def __init__(self, fn, positions):
-        self.fn = fn
-        self.positions = positions
+    def __init__(self, func: Function, in_shapes, in_dtypes, out_avals, out_ctxs, positions):
+        self.func = func
+        self.in_shapes = [tuple(s) for s in in_shapes]
+        self.in_dtypes = list(in_dtypes)
+        self.out_avals = list(out_avals)
+        self.out_ctxs = list(out_ctxs)
+        self.positions = list(positions)
 
     def __call__(self, cts):
-        grads = self.fn(cts)
-        return tuple(grads[i] for i in self.positions)
+        from .base import MXNetError
+        from .ndarray.ndarray import NDArray
+
+        name = type(self.func).__name__
+        heads = []
+        for c, aval, ctx in zip(cts, self.out_avals, self.out_ctxs):
+            if c.dtype == jax.dtypes.float0:  # an integer output: its gradient is zero
+                c = jnp.zeros(aval.shape, aval.dtype)
+            heads.append(NDArray(jnp.asarray(c), ctx=ctx))
+        with pause():
+            grads = self.func.backward(*heads)
+        grads = list(grads) if isinstance(grads, (list, tuple)) else [grads]
+        if len(grads) != len(self.in_shapes):
+            raise MXNetError(
+                f"{name}.backward must return exactly the same number of NDArrays as the "
+                f"number of NDArrays arguments to forward. Expecting {len(self.in_shapes)} "
+                f"got {len(grads)}")
+        out = []
+        for i in self.positions:
+            g = grads[i]
+            if not isinstance(g, NDArray):
+                raise MXNetError(f"{name}.backward must return NDArrays, gradient {i} is "
+                                 f"{type(g).__name__}")
+            if tuple(g.shape) != self.in_shapes[i]:
+                raise MXNetError(f"{name}.backward: gradient {i} has shape {tuple(g.shape)}, "
+                                 f"input {i} has shape {self.in_shapes[i]}")
+            out.append(g._data.astype(self.in_dtypes[i]))
+        return tuple(out)

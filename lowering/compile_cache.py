@@ -1,102 +1,213 @@
-"""A lowered graph plus its compile cache.
+"""The one compile-cache service: every compiled program of hybrid is cached here.
 
-:class:`CompiledGraph` owns one lowered function and compiles it with
-``jax.jit`` per cache key: the input shapes and dtypes, the training flag, the
-device and (for recorded calls) which arguments are differentiated. Parameter
-shapes are part of the key through jax's own tracing cache. Every actual trace
-increments :attr:`CompiledGraph.traces`, so tests and users can see
-recompilation; a warning is issued when one graph keeps recompiling.
+Eager ops, fused backward passes, hybridized graphs and Trainer updates each
+keep a :class:`CompileCache`. A cache maps a :class:`Key` to a ``jax.jit``
+callable and
+
+- is an LRU with a bound (``maxsize``), so a program whose shapes never repeat
+  cannot grow memory without limit;
+- counts traces per *owner* (an op name, a block name, a trainer), so tests and
+  users see every recompilation (:func:`stats`);
+- warns once when one owner keeps recompiling, naming the part of the key that
+  changed last ("input 0 shape (64, 784) -> (65, 784)").
+
+A :class:`Key` is a tuple of named fields, built with :func:`key`; everything
+that changes the compiled program must be in it, and nothing else.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from typing import Any
 
-import jax
-
-from .graph import Entry
-from .lower import lower
+from . import x64
 
 RETRACE_WARNING = 16
-"""Warn once when one graph has been traced this many times."""
+"""Warn once when one owner has been compiled this many times."""
+
+DEFAULT_MAXSIZE = 512
+"""Compiled programs one cache keeps before dropping the least recently used."""
 
 
-class CompiledGraph:
-    """``heads`` lowered over named inputs, parameters and auxiliary states."""
+class Key(tuple):
+    """A cache key: a tuple of ``(field name, value)`` pairs. Build it with :func:`key`."""
 
-    def __init__(self, heads: Sequence[Entry], input_names: Sequence[str],
-                 param_names: Sequence[str], aux_names: Sequence[str], name: str = "graph"):
-        self.heads = list(heads)
-        self.input_names = list(input_names)
-        self.param_names = list(param_names)
-        self.aux_names = list(aux_names)
-        self.name = name
-        self.traces = 0
-        self._warned = False
-        self._fn = lower(self.heads, self.input_names)
-        self._forward: dict[tuple, Any] = {}
-        self._recorded: dict[tuple, Any] = {}
+    __slots__ = ()
 
-    def _traced(self) -> None:
-        self.traces += 1
-        if self.traces >= RETRACE_WARNING and not self._warned:
-            self._warned = True
+    def fields(self) -> dict[str, Any]:
+        return dict(self)
+
+
+def key(**fields: Hashable) -> Key:
+    """A :class:`Key` of the given named fields (their order is kept)."""
+    return Key(fields.items())
+
+
+def avals(arrays) -> tuple:
+    """``((shape, dtype), ...)`` of arrays: the usual key field for inputs."""
+    return tuple((tuple(a.shape), a.dtype) for a in arrays)
+
+
+@dataclass
+class OwnerStats:
+    """What one owner (an op, a block, a trainer) has compiled."""
+
+    owner: str
+    traces: int = 0
+    last_key: Key | None = None
+    last_change: str = ""
+    warned: bool = False
+
+
+@dataclass
+class _Entry:
+    fn: Any
+    owner: str
+
+
+@dataclass
+class CompileCache:
+    """A bounded LRU of compiled programs of one kind (see the module docstring).
+
+    Arguments:
+        kind: what is cached ("eager op", "block", "fused backward", "trainer").
+        maxsize: programs kept before the least recently used one is dropped.
+        warn_after: traces of one owner after which a retrace warning is issued
+            (0: the module's ``RETRACE_WARNING``; None: never warn, e.g. for
+            eager ops whose shapes legitimately vary).
+    """
+
+    kind: str
+    maxsize: int = DEFAULT_MAXSIZE
+    warn_after: int | None = 0
+    _entries: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _owners: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        _ALL.append(self)
+
+    def get(self, owner: str, k: Key):
+        """The compiled callable cached under ``(owner, k)``, or None."""
+        entry = self._entries.get((owner, k))
+        if entry is None:
+            return None
+        self._entries.move_to_end((owner, k))
+        return entry.fn
+
+    def jit(self, owner: str, k: Key, fn: Callable, **jit_kwargs: Any):
+        """The cached ``jax.jit(fn)`` for ``(owner, k)``, compiling it on first use.
+
+        ``fn`` is only used on a miss. Each trace of the program counts for
+        ``owner`` (jax may trace one jitted callable again, e.g. when a
+        parameter shape changes; that counts too).
+        """
+        found = self.get(owner, k)
+        if found is not None:
+            return found
+
+        def traced(*args, **kwargs):
+            self._note_trace(owner, k)
+            return fn(*args, **kwargs)
+
+        compiled = x64.jit(traced, **jit_kwargs)  # called, so traced, with 64-bit types on
+        with self._lock:
+            self._entries[(owner, k)] = _Entry(compiled, owner)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+        return compiled
+
+    def _note_trace(self, owner: str, k: Key) -> None:
+        st = self._owners.get(owner)
+        if st is None:
+            st = self._owners[owner] = OwnerStats(owner)
+        st.traces += 1
+        if st.last_key is not None:
+            st.last_change = explain(st.last_key, k) or \
+                "same key (parameter shapes or dtypes, or weak types, changed)"
+        st.last_key = k
+        limit = RETRACE_WARNING if self.warn_after == 0 else self.warn_after
+        if limit is not None and st.traces >= limit and not st.warned:
+            st.warned = True
             warnings.warn(
-                f"{self.name} has been compiled {self.traces} times; its input shapes, dtypes "
-                "or parameter shapes keep changing (each new combination compiles again)",
-                stacklevel=4,
+                f"{self.kind} {owner!r} has been compiled {st.traces} times; last change: "
+                f"{st.last_change}. Each new combination compiles again: keep shapes static "
+                "(pad or bucket the batch) or call hybridize() again to reset",
+                stacklevel=5,
             )
 
-    def _run(self, params, aux, inputs, key, training):
-        outs, new_aux = self._fn(dict(zip(self.param_names, params)),
-                                 dict(zip(self.aux_names, aux)), tuple(inputs), key, training)
-        return outs, tuple(new_aux.get(n, a) for n, a in zip(self.aux_names, aux))
+    def traces(self, owner: str) -> int:
+        """How many times ``owner`` has been traced (compiled) by this cache."""
+        st = self._owners.get(owner)
+        return 0 if st is None else st.traces
 
-    def forward(self, params: Sequence, aux: Sequence, inputs: Sequence, key: Any,
-                training: bool, device_key: Any = None):
-        """``(outputs, new_aux)`` of one compiled call."""
-        cache_key = (training, device_key, tuple((x.shape, x.dtype) for x in inputs))
-        fn = self._forward.get(cache_key)
-        if fn is None:
-            def run(params, aux, inputs, key):
-                self._traced()
-                return self._run(params, aux, inputs, key, training)
+    def owner_stats(self, owner: str) -> OwnerStats | None:
+        return self._owners.get(owner)
 
-            fn = self._forward[cache_key] = jax.jit(run)
-        return fn(tuple(params), tuple(aux), tuple(inputs), key)
+    def __len__(self) -> int:
+        return len(self._entries)
 
-    def forward_vjp(self, params: Sequence, aux: Sequence, inputs: Sequence, key: Any,
-                    training: bool, param_mask: tuple[bool, ...], input_mask: tuple[bool, ...],
-                    device_key: Any = None):
-        """``(outputs, new_aux, vjp)``: one compiled call that also returns the VJP.
-
-        ``vjp(output_cotangents)`` gives the cotangents of the masked parameters
-        followed by the masked inputs, in order.
-        """
-        cache_key = (training, device_key, param_mask, input_mask,
-                     tuple((x.shape, x.dtype) for x in inputs))
-        fn = self._recorded.get(cache_key)
-        if fn is None:
-            def run(params, aux, inputs, key):
-                self._traced()
-                diff = [p for p, m in zip(params, param_mask) if m] + \
-                       [x for x, m in zip(inputs, input_mask) if m]
-
-                def f(*d):
-                    it = iter(d)
-                    ps = [next(it) if m else p for p, m in zip(params, param_mask)]
-                    xs = [next(it) if m else x for x, m in zip(inputs, input_mask)]
-                    return self._run(ps, aux, xs, key, training)
-
-                outs, vjp, new_aux = jax.vjp(f, *diff, has_aux=True)
-                return outs, new_aux, vjp
-
-            fn = self._recorded[cache_key] = jax.jit(run)
-        return fn(tuple(params), tuple(aux), tuple(inputs), key)
+    def drop(self, owner: str) -> None:
+        """Forget every program of ``owner`` (its trace count is kept)."""
+        with self._lock:
+            for k in [k for k, e in self._entries.items() if e.owner == owner]:
+                del self._entries[k]
 
     def clear(self) -> None:
-        """Drop every compiled entry (the trace counter keeps counting)."""
-        self._forward.clear()
-        self._recorded.clear()
+        with self._lock:
+            self._entries.clear()
+
+
+_ALL: list[CompileCache] = []
+
+
+def stats() -> dict[str, dict[str, int]]:
+    """Traces per owner of every cache: ``{kind: {owner: traces}}``."""
+    out: dict[str, dict[str, int]] = {}
+    for cache in _ALL:
+        d = out.setdefault(cache.kind, {})
+        for owner, st in cache._owners.items():
+            d[owner] = d.get(owner, 0) + st.traces
+    return out
+
+
+def explain(old: Key, new: Key) -> str:
+    """Which fields differ between two keys, in words."""
+    a, b = old.fields(), new.fields()
+    parts = []
+    for name in dict.fromkeys([*a, *b]):
+        if a.get(name) != b.get(name):
+            parts.append(_describe(name, a.get(name), b.get(name)))
+    return "; ".join(parts)
+
+
+def _is_avals(v: Any) -> bool:
+    return isinstance(v, tuple) and all(
+        isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], tuple) for x in v)
+
+
+def _describe(name: str, old: Any, new: Any) -> str:
+    if _is_avals(old) and _is_avals(new) and len(old) == len(new):
+        parts = []
+        for i, ((s0, d0), (s1, d1)) in enumerate(zip(old, new)):
+            if s0 != s1:
+                if len(s0) == len(s1) and s0[1:] == s1[1:] and s0[:1] != s1[:1]:
+                    parts.append(f"{name} {i} batch size {s0[0]} -> {s1[0]}")
+                else:
+                    parts.append(f"{name} {i} shape {s0} -> {s1}")
+            if d0 != d1:
+                parts.append(f"{name} {i} dtype {_dt(d0)} -> {_dt(d1)}")
+        return "; ".join(parts)
+    return f"{name} {old!r} -> {new!r}"
+
+
+def _dt(d: Any) -> str:
+    return getattr(d, "name", str(d))
+
+
+__all__ = ["CompileCache", "Key", "OwnerStats", "RETRACE_WARNING", "avals", "explain", "key",
+           "stats"]

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from . import x64
 from .registry import OpDef, OpError
 
 _ids = itertools.count()
@@ -170,6 +171,7 @@ def _shape_of(node: Node) -> tuple[int, ...] | None:
     return None if any(d == 0 for d in shape) else shape
 
 
+@x64.scoped
 def infer(
     heads: Sequence[Entry],
     known: dict[str, jax.ShapeDtypeStruct],
@@ -235,20 +237,26 @@ def _evaluate(node: Node, args, call_op):
 
 
 def call_op(op: OpDef, attrs: dict[str, Any], args: Sequence[Any], key: Any, training: bool):
-    """Run one op on arrays: ``(outputs as a tuple, new aux values as a tuple)``."""
+    """Run one op on arrays: ``(outputs as a tuple, batch statistics)``.
+
+    The batch statistics are ``None`` unless the op has aux inputs and this call
+    updates them (see :mod:`lowering.registry`); ``OpDef.commit_aux`` turns them
+    into new aux values.
+    """
     kwargs = dict(attrs)
     if op.needs_rng:
         kwargs["key"] = key
     if op.needs_training:
         kwargs["training"] = training
     result = op.impl(*args, **kwargs)
-    new_aux: tuple = ()
+    batch_stats = None
     if op.aux and any(n in op.aux for n in op.input_names(attrs)):
-        result, new_aux = result
+        result, batch_stats = result
+        batch_stats = None if batch_stats is None else tuple(batch_stats)
     outs = result if isinstance(result, tuple) else (result,)
-    return outs, tuple(new_aux)
+    return outs, batch_stats
 
 
 def call_node(node: Node, args: Sequence[Any], key: Any, training: bool):
-    """Run one op node: ``(outputs as a tuple, new aux values as a tuple)``."""
+    """Run one op node: ``(outputs as a tuple, batch statistics or None)``."""
     return call_op(node.op, node.attrs, args, key, training)

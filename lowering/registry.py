@@ -14,7 +14,14 @@ Implementation calling convention::
     impl(*inputs, **attrs)                         -> array | tuple of arrays
     impl(*inputs, **attrs, key=k)                  if needs_rng
     impl(*inputs, **attrs, training=t)             if needs_training
-    impl(*inputs_and_aux, **attrs) -> (outputs, new_aux)   if the op has aux inputs
+    impl(*inputs_and_aux, **attrs) -> (outputs, batch_stats)   if the op has aux inputs
+
+``batch_stats`` is None when the call leaves the aux states alone (BatchNorm in
+predict mode), else one value per aux input, from which ``aux_update`` computes
+the new aux values. The front end commits that update when backward passes
+through the call, as MXNet does, so the update reads the aux value current at
+that moment (a BatchNorm applied twice in one step is updated twice, in
+backward order).
 """
 
 from __future__ import annotations
@@ -54,6 +61,15 @@ class OpDef:
         mutate_inputs: inputs MXNet updates in place (optimizer states): outputs
             ``1..k`` are their new values, which eager calls write back, returning
             only output 0 (MXNet's ``FMutateInputs``).
+        aux_update: ``(attrs, old_aux, batch_stats) -> new_aux`` for ops with aux
+            states (None: the batch statistics replace the aux values).
+        check_attrs: optional ``attrs -> None`` raising :class:`OpError` for values
+            MXNet refuses (``uniform`` with ``low > high``); run by ``parse_attrs``, so
+            eager calls and graph building both check. Shape-dependent checks live
+            in ``impl``, which runs on static shapes in both modes.
+        check_values: optional ``(attrs, arrays) -> None`` run by eager calls on the
+            concrete input arrays (index bounds: ``gather_nd``); a compiled graph
+            cannot see values, so its ``impl`` must still do something defined.
         json_outputs: the output count MXNet's graph gives the op when it differs
             from ``num_outputs`` (hidden outputs: Dropout's mask, BatchNorm's saved
             mean and variance); only ``node_row_ptr`` in symbol JSON uses it.
@@ -74,6 +90,9 @@ class OpDef:
     differentiable: bool = True
     mutate_inputs: tuple[str, ...] = ()
     json_outputs: int | Callable[[dict], int] | None = None
+    aux_update: Callable[[dict, tuple, tuple], tuple] | None = None
+    check_attrs: Callable[[dict], None] | None = None
+    check_values: Callable[[dict, Sequence[Any]], None] | None = None
     doc: str = ""
 
     @property
@@ -99,6 +118,8 @@ class OpDef:
                 if spec.default is REQUIRED:
                     raise OpError(f"operator {self.name} needs attribute {key!r}")
                 out[key] = spec.default
+        if self.check_attrs is not None:
+            self.check_attrs(out)
         return out
 
     def input_names(self, attrs: dict[str, Any]) -> list[str]:
@@ -116,6 +137,16 @@ class OpDef:
     def format_attrs(self, attrs: dict[str, Any]) -> dict[str, str]:
         """MXNet's string form of ``attrs`` (only keys the caller set are usually written)."""
         return {k: self.attrs[k].kind.format(v) for k, v in attrs.items() if k in self.attrs}
+
+    def aux_inputs(self, attrs: dict[str, Any]) -> list[int]:
+        """Positions of the aux-state inputs among ``input_names(attrs)``."""
+        return [i for i, n in enumerate(self.input_names(attrs)) if n in self.aux]
+
+    def commit_aux(self, attrs: dict[str, Any], old: tuple, batch_stats: tuple) -> tuple:
+        """New aux values from the current ones and one call's batch statistics."""
+        if self.aux_update is None:
+            return tuple(batch_stats)
+        return tuple(self.aux_update(attrs, tuple(old), tuple(batch_stats)))
 
 
 _OPS: dict[str, OpDef] = {}
@@ -136,6 +167,9 @@ def register(
     differentiable: bool = True,
     mutate_inputs: Sequence[str] = (),
     json_outputs: int | Callable[[dict], int] | None = None,
+    aux_update: Callable[[dict, tuple, tuple], tuple] | None = None,
+    check_attrs: Callable[[dict], None] | None = None,
+    check_values: Callable[[dict, Sequence[Any]], None] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Decorator: register the decorated function as the implementation of op ``name``.
 
@@ -159,6 +193,9 @@ def register(
             differentiable=differentiable,
             mutate_inputs=tuple(mutate_inputs),
             json_outputs=json_outputs,
+            aux_update=aux_update,
+            check_attrs=check_attrs,
+            check_values=check_values,
             doc=(fn.__doc__ or "").strip(),
         )
         if op.variadic and "num_args" not in op.attrs:

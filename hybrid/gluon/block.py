@@ -24,7 +24,8 @@ import jax
 import numpy as np
 
 from lowering import graph as _graph
-from lowering.compile_cache import CompiledGraph
+from lowering import x64
+from lowering.compiled_graph import CompiledGraph
 from lowering.serialization import NDArrayFileError
 
 from .. import autograd, initializer
@@ -241,6 +242,7 @@ class Block:
         arrays = {k: v._reduce().asnumpy() for k, v in params.items()}  # MXNet: copies' mean
         serialization.save(filename, arrays)
 
+    @x64.scoped
     def load_parameters(self, filename: str | os.PathLike, ctx=None,
                         allow_missing: bool = False, ignore_extra: bool = False,
                         cast_dtype: bool = False, dtype_source: str = "current") -> None:
@@ -256,7 +258,9 @@ class Block:
         except NDArrayFileError as err:
             raise MXNetError(f"cannot load parameters: {err}") from None
         if not isinstance(loaded, dict):
-            raise MXNetError(f"{filename} holds an unnamed list of arrays, not parameters")
+            if loaded:
+                raise MXNetError(f"{filename} holds an unnamed list of arrays, not parameters")
+            loaded = {}  # a parameter-free net's file: MXNet writes an empty dict unnamed
         params = self._collect_params_with_prefix()
         if not loaded and not params:
             return
@@ -306,28 +310,36 @@ class Block:
             print(f"{name:<30} {str(shapes):<30} {n}")
 
 
-def _flatten(args: tuple) -> tuple[list, list]:
-    flat, structure = [], []
+def _flatten(args: Any, what: str = "input") -> tuple[list, Any]:
+    """MXNet's ``_flatten``: the arrays/symbols/None in ``args`` and its format.
+
+    The format is 0 for an array or symbol, -1 for None and a tuple of formats
+    for a (nested) list or tuple. Any other value is refused, as MXNet does.
+    """
+    if isinstance(args, (NDArray, Symbol)) or args is None:
+        return [args], (-1 if args is None else 0)
+    if not isinstance(args, (list, tuple)):
+        raise ValueError(f"When hybridized, the {what} of HybridBlock must be (nested) list of "
+                         f"Symbol or NDArray, but got {args!r} of type {type(args).__name__}; "
+                         "pass non-array options to the block's constructor instead")
+    flat, fmts = [], []
     for a in args:
-        if isinstance(a, (list, tuple)):
-            flat.extend(a)
-            structure.append(len(a))
-        else:
-            flat.append(a)
-            structure.append(None)
-    return flat, structure
+        f, fmt = _flatten(a, what)
+        flat.extend(f)
+        fmts.append(fmt)
+    return flat, tuple(fmts)
 
 
-def _regroup(flat: list, structure: list) -> list:
-    out, i = [], 0
-    for s in structure:
-        if s is None:
-            out.append(flat[i])
-            i += 1
-        else:
-            out.append(list(flat[i:i + s]))
-            i += s
-    return out
+def _regroup(flat: list, fmt: Any) -> Any:
+    """Inverse of :func:`_flatten` for a top-level tuple format: a list of arguments."""
+    it = iter(flat)
+
+    def build(f):
+        if isinstance(f, tuple):
+            return [build(x) for x in f]
+        return next(it)
+
+    return [build(f) for f in fmt]
 
 
 _DUMMY_KEY = None
@@ -340,26 +352,44 @@ def _dummy_key():
     return _DUMMY_KEY
 
 
+_INIT_LOCK = threading.RLock()
+"""Serializes deferred initialization and graph building (first calls from several threads)."""
+
+
 class _Cache:
-    """What a hybridized block keeps between calls."""
+    """What a hybridized block keeps for one call signature."""
 
     def __init__(self, graph: CompiledGraph, params: list[Parameter], aux: list[Parameter],
-                 needs_rng: bool, out_structure: Any, input_structure: list) -> None:
+                 needs_rng: bool, out_structure: Any) -> None:
         self.graph = graph
         self.params = params
         self.aux = aux
         self.needs_rng = needs_rng
         self.out_structure = out_structure
-        self.input_structure = input_structure
+
+
+def _input_kinds(flat: list) -> tuple[bool, bool]:
+    has_nd = any(isinstance(a, NDArray) for a in flat)
+    has_sym = any(isinstance(a, Symbol) for a in flat)
+    return has_nd, has_sym
 
 
 class HybridBlock(Block):
-    """A Block that can be traced and compiled; implement ``hybrid_forward(F, x, ...)``."""
+    """A Block that can be traced and compiled; implement ``hybrid_forward(F, x, ...)``.
+
+    Once hybridized, every call with NDArrays runs a compiled graph. The graph is
+    cached per call signature: the nesting of the arguments and which of them
+    are None (and any Python state a block reports in ``_signature_extra``);
+    input shapes, dtypes, the training flag and the device select the compiled
+    program inside it. Arguments that are neither arrays nor None are refused
+    while hybridized, as in MXNet.
+    """
 
     def __init__(self, prefix: str | None = None, params: ParameterDict | None = None) -> None:
         super().__init__(prefix=prefix, params=params)
         self._active = False
         self._flags: dict[str, Any] = {}
+        self._caches: dict[Any, _Cache] = {}
         self._cache: _Cache | None = None
 
     def hybridize(self, active: bool = True, **kwargs: Any) -> None:
@@ -370,24 +400,39 @@ class HybridBlock(Block):
         """
         self._active = active
         self._flags = kwargs
-        self._cache = None
+        self._clear_cache()
         super().hybridize(active, **kwargs)
+
+    def _clear_cache(self) -> None:
+        self._caches = {}
+        self._cache = None
 
     @property
     def num_compilations(self) -> int:
-        """How many times the current compiled graph has been traced (0 before the first)."""
-        return 0 if self._cache is None else self._cache.graph.traces
+        """How many times this block's current graphs have been compiled (0 before the first)."""
+        return sum(c.graph.traces for c in self._caches.values())
 
     def cast(self, dtype) -> None:
-        self._cache = None
+        self._clear_cache()
         super().cast(dtype)
+
+    def _signature_extra(self) -> Any:
+        """Python state besides the arguments that changes the traced graph (default none)."""
+        return None
 
     def __call__(self, *args: Any) -> Any:
         for hook in list(self._forward_pre_hooks.values()):
             hook(self, args)
-        flat, _ = _flatten(args)
-        if self._active and flat and isinstance(flat[0], NDArray):
-            out = self._call_cached(*args)
+        if self._active:
+            flat, fmt = _flatten(args)
+            has_nd, has_sym = _input_kinds(flat)
+            if has_nd and has_sym:
+                raise ValueError(f"block {self.name}: mixed NDArray and Symbol inputs are not "
+                                 "supported")
+            if not has_nd and not has_sym:
+                raise ValueError(f"block {self.name}: a hybridized block needs at least one "
+                                 f"NDArray or Symbol input, got {args!r}")
+            out = self._call_cached(args, flat, fmt) if has_nd else self.forward(*args)
         else:
             out = self.forward(*args)
         for hook in list(self._forward_hooks.values()):
@@ -404,11 +449,19 @@ class HybridBlock(Block):
         try:
             params = {k: p.data(ctx) for k, p in self._reg_params.items()}
         except DeferredInitializationError:
-            self._deferred_infer_shape(x, *args)
-            for p in self._reg_params.values():
-                p._finish_deferred_init()
+            with _INIT_LOCK:
+                self._finish_deferred(x, *args)
             params = {k: p.data(ctx) for k, p in self._reg_params.items()}
         return self.hybrid_forward(_nd_mod, x, *args, **params)
+
+    def _finish_deferred(self, *args: Any) -> None:
+        """Infer and initialize this block's deferred parameters (under ``_INIT_LOCK``)."""
+        pending = [p for p in self._reg_params.values() if p._var_nd is None]
+        if not pending:
+            return  # another thread finished them
+        self._deferred_infer_shape(*args)
+        for p in self._reg_params.values():
+            p._finish_deferred_init()
 
     def hybrid_forward(self, F: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
         """Override: the computation, written once for ``F = nd`` and ``F = sym``."""
@@ -416,13 +469,15 @@ class HybridBlock(Block):
 
     # ---------------------------------------------------------------- tracing
     def _trace(self, args: tuple):
-        flat, structure = _flatten(args)
-        names = ["data"] if len(flat) == 1 else [f"data{i}" for i in range(len(flat))]
-        sym_inputs = [_sym_mod.Variable(n) if isinstance(a, NDArray) else a
-                      for n, a in zip(names, flat)]
-        input_names = [n for n, a in zip(names, flat) if isinstance(a, NDArray)]
+        flat, fmt = _flatten(args)
+        n_real = sum(a is not None for a in flat)
+        if n_real == 0:
+            raise ValueError(f"block {self.name}: all inputs are None")
+        names = iter(["data"] if n_real == 1 else [f"data{i}" for i in range(n_real)])
+        sym_inputs = [None if a is None else _sym_mod.Variable(next(names)) for a in flat]
+        input_names = [s.name for s in sym_inputs if s is not None]
         with tracing(), _name.NameManager():
-            out = self.forward(*_regroup(sym_inputs, structure))
+            out = self.forward(*_regroup(sym_inputs, fmt))
         if isinstance(out, Symbol):
             heads, out_structure = list(out._heads), (len(out._heads) if len(out._heads) > 1
                                                       else None)
@@ -432,15 +487,15 @@ class HybridBlock(Block):
             for o in out:
                 if isinstance(o, (list, tuple)):
                     for s in o:
-                        heads.extend(s._heads)
+                        heads.extend(_symbol_heads(self, s))
                     out_structure.append(len(o))
                 else:
-                    heads.extend(o._heads)
+                    heads.extend(_symbol_heads(self, o))
                     out_structure.append(None)
         else:
             raise MXNetError(f"{self.name}: forward must return a Symbol or a list of Symbols "
                              f"when traced, got {type(out).__name__}")
-        return heads, input_names, out_structure, structure
+        return heads, input_names, out_structure
 
     def _params_by_name(self) -> dict[str, Parameter]:
         return {p.name: p for p in self.collect_params().values()}
@@ -464,7 +519,7 @@ class HybridBlock(Block):
                     p.shape = tuple(values[node.uid][0].shape)
 
     def _deferred_infer_shape(self, *args: Any) -> None:
-        heads, input_names, _, _ = self._trace(args)
+        heads, input_names, _ = self._trace(args)
         flat = [a for a in _flatten(args)[0] if isinstance(a, NDArray)]
         self._infer_param_shapes(heads, input_names, flat)
 
@@ -473,7 +528,7 @@ class HybridBlock(Block):
         self._deferred_infer_shape(*args)
 
     def _build_cache(self, args: tuple) -> _Cache:
-        heads, input_names, out_structure, in_structure = self._trace(args)
+        heads, input_names, out_structure = self._trace(args)
         flat = [a for a in _flatten(args)[0] if isinstance(a, NDArray)]
         params = self._params_by_name()
         arg_vars, aux_vars = _graph.list_variables(heads)
@@ -492,13 +547,23 @@ class HybridBlock(Block):
         compiled = CompiledGraph(heads, input_names, [p.name for p in param_list],
                                  [p.name for p in aux_list], name=f"block {self.name}")
         needs_rng = any(n.op is not None and n.op.needs_rng for n in _graph.topo_order(heads))
-        return _Cache(compiled, param_list, aux_list, needs_rng, out_structure, in_structure)
+        return _Cache(compiled, param_list, aux_list, needs_rng, out_structure)
 
-    def _call_cached(self, *args: Any) -> Any:
-        if self._cache is None:
-            self._cache = self._build_cache(args)
-        cache = self._cache
-        flat = [a for a in _flatten(args)[0] if isinstance(a, NDArray)]
+    def _cache_for(self, args: tuple, fmt: Any) -> _Cache:
+        signature = (fmt, self._signature_extra())
+        cache = self._caches.get(signature)
+        if cache is None:
+            with _INIT_LOCK:
+                cache = self._caches.get(signature)
+                if cache is None:
+                    cache = self._caches[signature] = self._build_cache(args)
+        self._cache = cache
+        return cache
+
+    @x64.scoped
+    def _call_cached(self, args: tuple, flat: list, fmt: Any) -> Any:
+        cache = self._cache_for(args, fmt)
+        flat = [a for a in flat if a is not None]
         ctx = flat[0].context
         param_nds = [p._data_on(ctx) for p in cache.params]
         aux_nds = [p._data_on(ctx) for p in cache.aux]
@@ -515,26 +580,25 @@ class HybridBlock(Block):
                 pmask = tuple(v._entry is not None for v in param_nds)
                 imask = tuple(x._entry is not None and np.issubdtype(x._data.dtype, np.inexact)
                               for x in flat)
-                outs, new_aux, vjp = cache.graph.forward_vjp(params, aux, inputs, key, training,
-                                                             pmask, imask, device_key=ctx)
+                outs, stats, vjp = cache.graph.forward_vjp(params, aux, inputs, key, training,
+                                                           pmask, imask, device_key=ctx)
             else:
-                outs, new_aux = cache.graph.forward(params, aux, inputs, key, training,
-                                                    device_key=ctx)
+                outs, stats = cache.graph.forward(params, aux, inputs, key, training,
+                                                  device_key=ctx)
         except MXNetError:
             raise
         except Exception as err:  # noqa: BLE001 - re-raised naming the block and shapes
             shapes = ", ".join(str(tuple(x.shape)) for x in flat)
             raise MXNetError(f"block {self.name} called with input shapes ({shapes}): {err}") \
                 from None
-        for holder, value in zip(aux_nds, new_aux):
-            holder._set_data(value)
         results = [NDArray(o, ctx=ctx) for o in outs]
         if recording:
             parents = [v._entry for v, m in zip(param_nds, pmask) if m] + \
                       [x._entry for x, m in zip(flat, imask) if m]
+            commit = _aux_commit(cache.graph, aux_nds, stats) if stats else None
             node = autograd.TapeNode(vjp, parents,
                                      [jax.ShapeDtypeStruct(o.shape, o.dtype) for o in outs],
-                                     self.name)
+                                     self.name, commit)
             for i, r in enumerate(results):
                 r._entry = (node, i)
         structure = cache.out_structure
@@ -542,7 +606,16 @@ class HybridBlock(Block):
             return results[0]
         if isinstance(structure, int):
             return results
-        return _regroup(results, structure)
+        out, i = [], 0
+        for s in structure:
+            if s is None:
+                out.append(results[i])
+                i += 1
+            else:
+                out.append(results[i:i + s])
+                i += s
+        return out
+
 
     def export(self, path: str, epoch: int = 0, remove_amp_cast: bool = True):
         """Write ``path-symbol.json`` and ``path-%04d.params`` (``arg:``/``aux:`` keys) as
@@ -560,9 +633,7 @@ class HybridBlock(Block):
             arrays[f"arg:{p.name}"] = p._check_initialized().asnumpy()
         for p in self._cache.aux:
             arrays[f"aux:{p.name}"] = p._check_initialized().asnumpy()
-        from ..symbol.symbol import _atomic_write_text
-
-        _atomic_write_text(sym_file, symbol_json.to_json(heads))
+        serialization.write_atomic(sym_file, symbol_json.to_json(heads).encode("utf-8"))
         serialization.save(params_file, arrays)
         return sym_file, params_file
 
@@ -584,13 +655,12 @@ class HybridBlock(Block):
                 else (example_inputs,)
             args = tuple(a if isinstance(a, NDArray) else _nd_mod.array(a) for a in args)
             cache = cache or self._build_cache(args)
-            specs = [(x.shape, x._data.dtype) for x in _flatten(args)[0]]
+            specs = [(x.shape, x._data.dtype) for x in _flatten(args)[0] if x is not None]
         elif cache is None:
             raise RuntimeError("export_stablehlo needs example_inputs, or a hybridized block "
                                "that has been called at least once")
         else:
-            seen = [key[-1] for key in (*cache.graph._forward, *cache.graph._recorded)]
-            specs = list(seen[-1])
+            specs = list(cache.graph.input_specs[-1])
         exported = _export.export_graph(
             cache.graph.heads, cache.graph.input_names,
             {p.name: p._check_initialized()._data for p in cache.params},
@@ -598,6 +668,24 @@ class HybridBlock(Block):
             specs, batch_dim_symbolic)
         _export.save_stablehlo(path, exported)
         return os.fspath(path)
+
+
+def _symbol_heads(block: HybridBlock, out: Any) -> list:
+    if not isinstance(out, Symbol):
+        raise MXNetError(f"{block.name}: forward must return Symbols when traced, got "
+                         f"{type(out).__name__}")
+    return list(out._heads)
+
+
+def _aux_commit(graph: CompiledGraph, holders: list, stats: dict):
+    """The tape's commit of one recorded call's aux updates (run by backward)."""
+
+    def commit() -> None:
+        new = graph.commit_aux([h._data for h in holders], stats)
+        for h, v in zip(holders, new):
+            h._set_data(v)
+
+    return commit
 
 
 __all__ = ["Block", "HybridBlock", "HookHandle"]

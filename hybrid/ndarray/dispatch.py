@@ -1,10 +1,20 @@
 """Eager execution of registry ops on NDArrays, with recording for autograd.
 
-Each (op, attributes, training flag) pair is compiled once with ``jax.jit``
-(jax then caches per input shape), so a composite op costs one dispatch. When
-autograd is recording and some input needs a gradient, the compiled call also
-returns the op's VJP closure (its residuals are outputs of the same call) and a
-:class:`~hybrid.autograd.TapeNode` is attached to the outputs.
+Each op call is one compiled program, cached by the compile-cache service on
+everything that changes the program: the op, its static attributes, the
+training flag, the differentiated-input mask and the input shapes and dtypes.
+Numeric attributes (``scalar`` of ``x * 2.5``, ``clip``'s bounds, optimizer
+hyper-parameters) are passed as traced operands instead, so a loop over many
+scalar values compiles once; an op whose implementation needs such a value as
+a Python number (it decides a shape or a branch with it) is noticed on its
+first trace and keeps its numbers static from then on.
+
+When autograd is recording and some input needs a gradient, the compiled call
+also returns the op's VJP closure (its residuals are outputs of the same call)
+and a :class:`~hybrid.autograd.TapeNode` is attached to the outputs. An op with
+auxiliary states (BatchNorm) updates them when backward passes through that
+node, as MXNet does: neither an unrecorded forward nor a recorded one without
+backward changes them.
 """
 
 from __future__ import annotations
@@ -15,6 +25,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from lowering import x64
+from lowering.attrs import FLOAT, NUMBER, OPT_FLOAT
+from lowering.compile_cache import CompileCache, avals, key
 from lowering.graph import call_op
 from lowering.registry import OpDef
 
@@ -22,43 +35,68 @@ from .. import autograd
 from .. import random as _random
 from ..base import MXNetError
 
-_FORWARD: dict[tuple, Any] = {}
-_RECORDED: dict[tuple, Any] = {}
+EAGER = CompileCache("eager op", maxsize=4096, warn_after=None)
+"""Compiled programs of eager op calls (shapes vary legitimately: no retrace warning)."""
+
+_TRACED_KINDS = (FLOAT, OPT_FLOAT, NUMBER)
+_dynamic_names: dict[str, tuple[str, ...]] = {}
+_static_only: set[str] = set()
 
 
-def _attrs_key(attrs: dict[str, Any]) -> tuple:
-    return tuple(sorted(attrs.items()))
+def _numeric_attrs(op: OpDef) -> tuple[str, ...]:
+    names = _dynamic_names.get(op.name)
+    if names is None:
+        names = _dynamic_names[op.name] = tuple(
+            n for n, a in op.attrs.items() if a.kind in _TRACED_KINDS)
+    return names
 
 
-def _forward_fn(op: OpDef, attrs: dict, akey: tuple, training: bool):
-    cache_key = (op.name, akey, training)
-    fn = _FORWARD.get(cache_key)
-    if fn is None:
-
-        def run(arrays, key):
-            return call_op(op, attrs, arrays, key, training)
-
-        fn = _FORWARD[cache_key] = jax.jit(run)
-    return fn
+def _split_attrs(op: OpDef, attrs: dict) -> tuple[tuple, tuple, tuple]:
+    """``(static key items, traced names, traced values)`` of ``attrs``."""
+    numeric = () if op.name in _static_only else _numeric_attrs(op)
+    traced = tuple(n for n in numeric if isinstance(attrs.get(n), (int, float))
+                   and not isinstance(attrs.get(n), bool))
+    static = tuple(sorted((k, v) for k, v in attrs.items() if k not in traced))
+    return static, traced, tuple(attrs[n] for n in traced)
 
 
-def _recorded_fn(op: OpDef, attrs: dict, akey: tuple, training: bool, mask: tuple[bool, ...]):
-    cache_key = (op.name, akey, training, mask)
-    fn = _RECORDED.get(cache_key)
-    if fn is None:
+def _forward_program(op: OpDef, attrs: dict, static: tuple, traced: tuple, training: bool,
+                     arrays: Sequence):
+    k = key(attrs=static, traced=traced, training=training, inputs=avals(arrays))
 
-        def run(diff, fixed, key):
-            def f(*d):
-                it_d, it_f = iter(d), iter(fixed)
-                arrays = [next(it_d) if m else next(it_f) for m in mask]
-                outs, new_aux = call_op(op, attrs, arrays, key, training)
-                return outs, new_aux
+    def run(arrays, values, rng):
+        full = {**attrs, **dict(zip(traced, values))}
+        return call_op(op, full, arrays, rng, training)
 
-            outs, vjp, new_aux = jax.vjp(f, *diff, has_aux=True)
-            return outs, new_aux, vjp
+    return EAGER.jit(op.name, k, run)
 
-        fn = _RECORDED[cache_key] = jax.jit(run)
-    return fn
+
+def _recorded_program(op: OpDef, attrs: dict, static: tuple, traced: tuple, training: bool,
+                      mask: tuple[bool, ...], arrays: Sequence):
+    k = key(attrs=static, traced=traced, training=training, differentiated=mask,
+            inputs=avals(arrays))
+
+    def run(diff, fixed, values, rng):
+        full = {**attrs, **dict(zip(traced, values))}
+
+        def f(*d):
+            it_d, it_f = iter(d), iter(fixed)
+            args = [next(it_d) if m else next(it_f) for m in mask]
+            return call_op(op, full, args, rng, training)
+
+        outs, vjp, stats = jax.vjp(f, *diff, has_aux=True)
+        return outs, stats, vjp
+
+    return EAGER.jit(op.name, k, run)
+
+
+def _commit_program(op: OpDef, attrs: dict, static: tuple, traced: tuple, old: Sequence):
+    k = key(attrs=static, traced=traced, aux=avals(old))
+
+    def run(old, stats, values):
+        return op.commit_aux({**attrs, **dict(zip(traced, values))}, old, stats)
+
+    return EAGER.jit(op.name + " (aux update)", k, run)
 
 
 def _describe(inputs: Sequence[Any]) -> str:
@@ -66,53 +104,67 @@ def _describe(inputs: Sequence[Any]) -> str:
                      for x in inputs)
 
 
+def _run(op: OpDef, attrs: dict, arrays: list, inputs: Sequence, recording: bool,
+         training: bool, rng: Any):
+    static, traced, values = _split_attrs(op, attrs)
+    mask = None
+    try:
+        if recording:
+            mask = tuple(x._entry is not None and jnp.issubdtype(x.dtype, jnp.inexact)
+                         for x in inputs)
+            fn = _recorded_program(op, attrs, static, traced, training, mask, arrays)
+            diff = [a for a, m in zip(arrays, mask) if m]
+            fixed = [a for a, m in zip(arrays, mask) if not m]
+            outs, stats, vjp = fn(diff, fixed, values, rng)
+        else:
+            outs, stats = _forward_program(op, attrs, static, traced, training, arrays)(
+                arrays, values, rng)
+            vjp = None
+    except MXNetError:
+        raise
+    except Exception:  # noqa: BLE001 - retried with static numbers, which re-raises real errors
+        if not traced:
+            raise
+        _static_only.add(op.name)
+        return _run(op, attrs, arrays, inputs, recording, training, rng)
+    return outs, stats, vjp, mask, (static, traced, values)
+
+
+@x64.scoped
 def invoke(op: OpDef, inputs: Sequence[Any], attrs: dict[str, Any], ctx=None, out=None):
     """Run ``op`` now on NDArrays ``inputs``; returns an NDArray or a list of them.
 
-    ``attrs`` are already parsed. Auxiliary-state inputs are updated in place
-    (their handles get the new values). ``out`` receives the (single) result.
+    ``attrs`` are already parsed. ``out`` receives the (single) result.
     """
     from .ndarray import NDArray
 
     training = autograd.is_training() if op.needs_training else False
-    key = _random.next_key() if op.needs_rng else None
+    rng = _random.next_key() if op.needs_rng else None
     arrays = [x._data for x in inputs]
-    akey = _attrs_key(attrs)
     recording = (
         op.differentiable
         and autograd.is_recording()
         and any(x._entry is not None for x in inputs)
     )
     try:
-        if recording:
-            mask = tuple(
-                x._entry is not None and jnp.issubdtype(x.dtype, jnp.inexact) for x in inputs
-            )
-            fn = _recorded_fn(op, attrs, akey, training, mask)
-            diff = [a for a, m in zip(arrays, mask) if m]
-            fixed = [a for a, m in zip(arrays, mask) if not m]
-            outs, new_aux, vjp = fn(diff, fixed, key)
-        else:
-            outs, new_aux = _forward_fn(op, attrs, akey, training)(arrays, key)
+        outs, stats, vjp, mask, split = _run(op, attrs, arrays, inputs, recording, training, rng)
     except MXNetError:
         raise
     except Exception as err:  # noqa: BLE001 - re-raised with op and shapes
         raise MXNetError(f"operator {op.name} failed on inputs ({_describe(arrays)}): {err}") \
             from err
 
-    if new_aux:
-        names = op.input_names(attrs)
-        aux_inputs = [x for n, x in zip(names, inputs) if n in op.aux]
-        for holder, value in zip(aux_inputs, new_aux):
-            holder._set_data(value)
-
     if ctx is None:
         ctx = inputs[0].context if inputs else None
     results = [NDArray(o, ctx=ctx) for o in outs]
     if recording:
         parents = [x._entry for x, m in zip(inputs, mask) if m]
-        avals = [jax.ShapeDtypeStruct(o.shape, o.dtype) for o in outs]
-        node = autograd.TapeNode(vjp, parents, avals, op.name)
+        out_avals = [jax.ShapeDtypeStruct(o.shape, o.dtype) for o in outs]
+        commit = None
+        if stats is not None:
+            holders = [inputs[i] for i in op.aux_inputs(attrs)]
+            commit = _aux_commit(op, attrs, split, holders, stats)
+        node = autograd.TapeNode(vjp, parents, out_avals, op.name, commit)
         for i, r in enumerate(results):
             r._entry = (node, i)
     if op.mutate_inputs:
@@ -127,3 +179,15 @@ def invoke(op: OpDef, inputs: Sequence[Any], attrs: dict[str, Any], ctx=None, ou
         out._entry = results[0]._entry
         return out
     return results[0] if len(results) == 1 else results
+
+
+def _aux_commit(op: OpDef, attrs: dict, split: tuple, holders: list, stats: tuple):
+    static, traced, values = split
+
+    def commit() -> None:
+        old = tuple(h._data for h in holders)
+        new = _commit_program(op, attrs, static, traced, old)(old, stats, values)
+        for h, v in zip(holders, new):
+            h._set_data(v)
+
+    return commit

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from ..attrs import BOOL, FLOAT, INT, OPT_FLOAT, Attr
 from ..registry import OpError, register
+from .checks import axis_index
 
 
 def _compute_dtype(x):
@@ -66,7 +67,7 @@ def _batch_norm(data, gamma, beta, moving_mean, moving_var, *, eps, momentum, fi
                 use_global_stats, output_mean_var, axis, training):
     if data.ndim < 2:
         raise OpError("operator BatchNorm: input must have at least 2 dimensions")
-    ax = axis % data.ndim
+    ax = axis_index("BatchNorm", axis, data.ndim, "channel axis")
     channels = data.shape[ax]
     for name, arr in (("gamma", gamma), ("beta", beta), ("moving_mean", moving_mean),
                       ("moving_var", moving_var)):
@@ -85,20 +86,26 @@ def _batch_norm(data, gamma, beta, moving_mean, moving_var, *, eps, momentum, fi
         mean = jnp.mean(x, axis=axes)
         var = jnp.mean(jnp.square(x - mean.reshape(shape)), axis=axes)
         out = (x - mean.reshape(shape)) * jax.lax.rsqrt(var.reshape(shape) + eps) * g + b
-        new_mean = rm * momentum + jax.lax.stop_gradient(mean) * (1 - momentum)
-        new_var = rv * momentum + jax.lax.stop_gradient(var) * (1 - momentum)
-        new_aux = (new_mean.astype(moving_mean.dtype), new_var.astype(moving_var.dtype))
+        batch_stats = (jax.lax.stop_gradient(mean), jax.lax.stop_gradient(var))
     else:
         mean, var = rm, rv
         if use_global_stats:
             out = _bn_predict_plain(x, g, b, rm.reshape(shape), rv.reshape(shape), eps)
         else:
             out = _bn_predict_call(x, g, b, rm.reshape(shape), rv.reshape(shape), ax, eps)
-        new_aux = (moving_mean, moving_var)
+        batch_stats = None
     out = out.astype(data.dtype)
     if output_mean_var:
-        return (out, mean.astype(data.dtype), var.astype(data.dtype)), new_aux
-    return out, new_aux
+        return (out, mean.astype(data.dtype), var.astype(data.dtype)), batch_stats
+    return out, batch_stats
+
+
+def _moving_average(attrs, old, batch_stats):
+    """MXNet's moving-statistics update ``moving * momentum + batch * (1 - momentum)``,
+    computed in float32 at least and stored in the aux state's dtype."""
+    m = attrs["momentum"]
+    return tuple((o.astype(s.dtype) * m + s * (1 - m)).astype(o.dtype)
+                 for o, s in zip(old, batch_stats))
 
 
 _BN_ATTRS = {
@@ -126,6 +133,7 @@ def _bn_outputs(attrs):
     num_outputs=_bn_outputs,
     needs_training=True,
     infer_shapes=_bn_shapes,
+    aux_update=_moving_average,
     json_outputs=3,  # MXNet's graph also counts the saved mean and variance
 )
 def batch_norm(data, gamma, beta, moving_mean, moving_var, *, eps, momentum, fix_gamma,
@@ -134,8 +142,10 @@ def batch_norm(data, gamma, beta, moving_mean, moving_var, *, eps, momentum, fix
     """Batch normalization over every axis but ``axis`` (channels, default 1).
 
     Training (autograd train mode, ``use_global_stats=False``): normalize with the
-    batch mean and *biased* batch variance and update the aux states
-    ``moving = moving * momentum + batch * (1 - momentum)``. Otherwise normalize
+    batch mean and *biased* batch variance and return them as the batch statistics
+    from which the aux states are updated, ``moving = moving * momentum + batch *
+    (1 - momentum)``. As in MXNet, that update is committed when backward passes
+    through the op, not in forward (see ``OpDef.aux_update``). Otherwise normalize
     with the moving statistics, which stay unchanged. ``fix_gamma=True`` (the
     op's default; Gluon passes ``not scale``) uses gamma = 1 (gamma gets no
     gradient). ``output_mean_var`` adds the mean and variance used as outputs.
@@ -158,19 +168,20 @@ def batch_norm(data, gamma, beta, moving_mean, moving_var, *, eps, momentum, fix
     num_outputs=_bn_outputs,
     needs_training=True,
     infer_shapes=_bn_shapes,
+    aux_update=_moving_average,
 )
 def batch_norm_with_relu(data, gamma, beta, moving_mean, moving_var, *, eps, momentum,
                          fix_gamma, use_global_stats, output_mean_var, axis, cudnn_off,
                          min_calib_range, max_calib_range, training):
     """``relu(BatchNorm(...))`` with BatchNorm's attributes and moving-statistics update
     (Gluon's ``nn.BatchNormReLU``)."""
-    outs, new_aux = _batch_norm(data, gamma, beta, moving_mean, moving_var, eps=eps,
+    outs, batch_stats = _batch_norm(data, gamma, beta, moving_mean, moving_var, eps=eps,
                                 momentum=momentum, fix_gamma=fix_gamma,
                                 use_global_stats=use_global_stats,
                                 output_mean_var=output_mean_var, axis=axis, training=training)
     if output_mean_var:
-        return (jax.nn.relu(outs[0]),) + tuple(outs[1:]), new_aux
-    return jax.nn.relu(outs), new_aux
+        return (jax.nn.relu(outs[0]),) + tuple(outs[1:]), batch_stats
+    return jax.nn.relu(outs), batch_stats
 
 
 # ---------------------------------------------------------------------------
@@ -204,7 +215,7 @@ def layer_norm(data, gamma, beta, *, axis, eps, output_mean_var):
     """Normalize over ``axis`` only: ``(x - mean) / sqrt(var + eps) * gamma + beta``,
     gamma/beta of shape ``(data.shape[axis],)``. ``output_mean_var`` adds the mean and
     the standard deviation ``sqrt(var + eps)`` (reduced axis kept as size 1)."""
-    ax = axis % data.ndim
+    ax = axis_index("LayerNorm", axis, data.ndim)
     channels = data.shape[ax]
     for name, arr in (("gamma", gamma), ("beta", beta)):
         if tuple(arr.shape) != (channels,):

@@ -130,10 +130,7 @@ class _RNNLayer(HybridBlock):
 
     def __call__(self, inputs: Any, states: Any = None, sequence_length: Any = None,
                  **kwargs: Any) -> Any:
-        skip = states is None
-        if skip != self.skip_states and self._cache is not None:
-            self._cache = None
-        self.skip_states = skip
+        self.skip_states = states is None
         if isinstance(inputs, NDArray):
             self._finish_input_size(inputs)
         if states is None:
@@ -150,6 +147,10 @@ class _RNNLayer(HybridBlock):
         if self._use_sequence_length:
             return super().__call__(inputs, list(states), sequence_length)
         return super().__call__(inputs, list(states))
+
+    def _signature_extra(self) -> bool | None:
+        # Without given states the traced graph returns only the outputs.
+        return self.skip_states
 
     def hybrid_forward(self, F, inputs, states, sequence_length=None, **kwargs):
         if isinstance(inputs, NDArray):
