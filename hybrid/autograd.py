@@ -12,7 +12,6 @@ A whole hybridized block call is one node, so its backward is one compiled call.
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -20,8 +19,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from lowering import x64
 
 _state = threading.local()
 
@@ -109,27 +106,16 @@ class Variable:
         self.array = array
 
 
-_node_seq = itertools.count()
-
-
 class TapeNode:
-    """One recorded call: its VJP closure (residuals inside), inputs and output avals.
+    """One recorded call: its VJP closure (residuals inside), inputs and output avals."""
 
-    ``commit`` (optional) runs when backward passes through the node: it writes
-    the call's new auxiliary states (BatchNorm's moving statistics), which MXNet
-    updates in backward, not in forward.
-    """
+    __slots__ = ("vjp", "parents", "out_avals", "name")
 
-    __slots__ = ("vjp", "parents", "out_avals", "name", "commit", "seq")
-
-    def __init__(self, vjp: Any, parents: Sequence[tuple], out_avals: Sequence, name: str,
-                 commit: Any = None):
+    def __init__(self, vjp: Any, parents: Sequence[tuple], out_avals: Sequence, name: str):
         self.vjp = vjp
         self.parents = list(parents)  # per differentiated input: (TapeNode | Variable, index)
         self.out_avals = list(out_avals)
         self.name = name
-        self.commit = commit
-        self.seq = next(_node_seq)  # creation order: backward runs in reverse of it, as MXNet's
 
 
 @jax.jit
@@ -191,7 +177,7 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
     for h, hg in zip(heads, head_grads):
         if hg is not None and tuple(hg.shape) != tuple(h.shape):
             raise ValueError(f"head gradient shape {tuple(hg.shape)} != head shape {h.shape}")
-    nodes = sorted(_collect(entries), key=lambda n: n.seq, reverse=True)
+    nodes = list(reversed(_collect(entries)))
     for node in nodes:
         if node.vjp is None:
             raise RuntimeError(
@@ -200,9 +186,8 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
             )
     fused = _fused_backward(nodes, heads, entries, head_grads)
     if fused is not None:
-        for node in nodes:
-            _commit(node, retain_graph)
-            if not retain_graph:
+        if not retain_graph:
+            for node in nodes:
                 node.vjp = None
         return fused
 
@@ -220,19 +205,11 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
             in_cts = node.vjp(cts)
         else:
             in_cts = _apply_vjp(node.vjp, cts)
-        _commit(node, retain_graph)
         if not retain_graph:
             node.vjp = None
         for (parent, index), ct in zip(node.parents, in_cts):
             add(parent, index, ct)
     return leaves
-
-
-def _commit(node: TapeNode, retain_graph: bool) -> None:
-    if node.commit is not None:
-        node.commit()
-        if not retain_graph:
-            node.commit = None
 
 
 # A backward pass whose tape has the same structure as an earlier one runs as ONE
@@ -323,7 +300,6 @@ def _as_list(x: Any) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
-@x64.scoped
 def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: bool = True) -> None:
     """Compute gradients of ``heads`` and store them in the variables' ``.grad``.
 
@@ -340,7 +316,6 @@ def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: boo
         var.array._accumulate_grad(grad)
 
 
-@x64.scoped
 def grad(heads, variables, head_grads=None, retain_graph: bool | None = None,
          create_graph: bool = False, train_mode: bool = True):
     """Gradients of ``heads`` with respect to ``variables``, returned (not stored).

@@ -30,13 +30,50 @@ def _np_dtype(dtype: Any) -> np.dtype:
     return np.dtype(dtype)
 
 
+# MXNet 1.9's own words (src/imperative/imperative.cc, RecordOp).
+_IN_GRAPH_MESSAGE = (
+    "Assigning to NDArrays that are already in a computational graph will cause undefined "
+    "behavior when evaluating gradients. Please call backward first to clear the graph or do "
+    "this out side of a record section. Also note that you cannot use inplace operations like "
+    "+=, *=, relu(x, out=x), y[idx]=x, etc inside a record section."
+)
+_INPLACE_MESSAGE = ("Inplace operations (+=, -=, x[:]=, etc) are not supported when recording "
+                    "with autograd.")
+
+
+def _is_whole(key: Any, ndim: int) -> bool:
+    """Whether ``x[key] = v`` writes the whole array (``:``, ``...``, ``:, :``)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    slices = [k for k in parts if isinstance(k, slice)]
+    ellipses = [k for k in parts if k is Ellipsis]
+    return (len(slices) + len(ellipses) == len(parts) and len(ellipses) <= 1
+            and len(slices) <= ndim and all(k == slice(None) for k in slices))
+
+
+def _raise(error: Exception | None) -> None:
+    if error is not None:
+        raise error
+
+
+def _key_text(key: Any) -> str:
+    def one(k: Any) -> str:
+        if isinstance(k, slice):
+            text = f"{'' if k.start is None else k.start}:{'' if k.stop is None else k.stop}"
+            return text if k.step is None else f"{text}:{k.step}"
+        if k is Ellipsis:
+            return "..."
+        if isinstance(k, (NDArray, np.ndarray, list)):
+            return "<index array>"
+        return repr(k)
+
+    return ", ".join(one(k) for k in (key if isinstance(key, tuple) else (key,)))
+
+
 class NDArray:
     """An n-dimensional array on a context (MXNet's ``mx.nd.NDArray``)."""
 
-    # ``_fresh_grad`` (unset until a backward writes ``_grad``): MXNet's flag, read and
-    # cleared by ``Trainer.step`` to detect stale gradients.
     __slots__ = ("_value", "_ctx", "_grad", "_grad_req", "_entry", "_base", "_index",
-                 "_fresh_grad", "__weakref__")
+                 "__weakref__")
     __array_priority__ = 1000.0
 
     def __init__(self, data: Any, ctx: Context | None = None) -> None:
@@ -139,8 +176,18 @@ class NDArray:
             return NDArray(jax.device_put(self._data, other.jax_device), ctx=other)
         if other.shape != self.shape:
             raise ValueError(f"copyto: shape {self.shape} does not match target {other.shape}")
-        other._set_data(jax.device_put(self._data.astype(other._data.dtype),
+        if other is self:
+            return other
+        error = other._write_error("copyto")
+        src = self
+        if error is None and autograd.is_recording() and self._in_graph():
+            # MXNet records the copy: gradients reaching ``other`` flow back to ``self``.
+            if np.dtype(self.dtype) != np.dtype(other.dtype):
+                src = self.astype(other.dtype)
+            other._entry = src._entry
+        other._set_data(jax.device_put(src._data.astype(other._data.dtype),
                                        other.context.jax_device))
+        _raise(error)
         return other
 
     def as_in_context(self, context: Context) -> NDArray:
@@ -199,7 +246,6 @@ class NDArray:
             self._grad._set_data(self._grad._data + value)
         else:
             self._grad._set_data(value)
-        self._fresh_grad = True
 
     @property
     def grad(self) -> NDArray | None:
@@ -218,7 +264,7 @@ class NDArray:
             isinstance(key, tuple) and any(isinstance(k, (NDArray, np.ndarray, list)) for k in key)
         ) or isinstance(key, list):
             return self._index_op(key)
-        if self._is_first_axis_basic(key) and not autograd.is_recording():
+        if self._is_first_axis_basic(key):
             return self._view(key)
         return self._index_op(key)
 
@@ -240,6 +286,10 @@ class NDArray:
         view._grad_req = "null"
         view._entry = None
         view._base, view._index = self, key
+        if autograd.is_recording() and self._in_graph():
+            # MXNet records the slice of an array in the graph, so gradients flow
+            # through the view; its data still reads and writes through to ``self``.
+            view._entry = self._index_op(key)._entry
         return view
 
     @staticmethod
@@ -261,11 +311,17 @@ class NDArray:
     def __setitem__(self, key: Any, value: Any) -> None:
         from lowering.ops.indexing import encode_index
 
+        whole = _is_whole(key, self.ndim)
+        if whole and value is self:
+            return  # MXNet: ``x[:] = x`` writes nothing
+        error = None
+        if not (whole and isinstance(value, np.ndarray)):  # MXNet copies numpy data op-free
+            error = self._write_error(f"x[{_key_text(key)}] = ...", () if whole else (value,))
         if isinstance(value, NDArray):
             v = value._data
         else:
             v = jnp.asarray(np.asarray(value), dtype=self._data.dtype)
-        if isinstance(key, slice) and key == slice(None):
+        if whole:
             if tuple(v.shape) != self.shape:
                 try:
                     v = jnp.broadcast_to(v, self.shape)
@@ -274,7 +330,20 @@ class NDArray:
                         f"cannot assign a value of shape {tuple(v.shape)} to an array of shape "
                         f"{self.shape}"
                     ) from None
+            if (error is None and isinstance(value, NDArray) and autograd.is_recording()
+                    and value._in_graph()):
+                # MXNet records the whole-array copy: gradients flow back to ``value``.
+                src = value
+                if src.shape != self.shape:
+                    lead = (1,) * (self.ndim - src.ndim)
+                    src = _op("broadcast_to")(src.reshape(lead + src.shape), shape=self.shape)
+                if np.dtype(src.dtype) != np.dtype(self.dtype):
+                    src = src.astype(self.dtype)
+                self._set_data(src._data)
+                self._entry = src._entry
+                return
             self._set_data(v.astype(self._data.dtype))
+            _raise(error)
             return
         encoded, arrays = encode_index(key)
         raw = [a._data if isinstance(a, NDArray) else jnp.asarray(a) for a in arrays]
@@ -286,6 +355,36 @@ class NDArray:
         except (ValueError, IndexError, TypeError) as err:
             raise MXNetError(f"setting x[{key!r}] on shape {self.shape}: {err}") from None
         self._set_data(new)
+        _raise(error)
+
+    # ----------------------------------------------------- writes and autograd
+    def _in_graph(self) -> bool:
+        """MXNet's "already in a computational graph": marked with ``attach_grad``, or the
+        output of a recorded op whose graph no backward has freed yet."""
+        if self._grad is not None:
+            return True
+        entry = self._entry
+        if entry is None:
+            return False
+        return isinstance(entry[0], autograd.Variable) or entry[0].vjp is not None
+
+    def _write_error(self, what: str, sources: tuple = ()) -> MXNetError | None:
+        """The error MXNet 1.9 raises for this in-place write while recording, or None.
+
+        MXNet performs the write and then raises (so the caller does too), leaving the
+        recorded graph as it was. ``sources`` are the write's other inputs: MXNet records
+        an in-place op whose inputs are in the graph, then refuses it because the target
+        is one of its inputs.
+        """
+        if not autograd.is_recording():
+            return None
+        if self._in_graph():
+            return MXNetError(f"{what} on an NDArray of shape {self.shape} inside "
+                              f"autograd.record(): {_IN_GRAPH_MESSAGE}")
+        if any(isinstance(s, NDArray) and s._in_graph() for s in sources):
+            return MXNetError(f"{what} on an NDArray of shape {self.shape} with a value "
+                              f"computed inside autograd.record(): {_INPLACE_MESSAGE}")
+        return None
 
     # ------------------------------------------------------------ operators
     def _binary(self, other: Any, array_op: str, scalar_op: str, reverse: bool = False):
@@ -324,18 +423,22 @@ class NDArray:
     def __pos__(self): return self
     def __abs__(self): return _op("abs")(self)
 
-    def _inplace(self, result: NDArray) -> NDArray:
+    def _inplace(self, symbol: str, compute: Any, other: Any) -> NDArray:
+        # MXNet refuses the write whenever recording would need it, so an accepted
+        # in-place op is never recorded and the target keeps its graph entry.
+        error = self._write_error(f"x {symbol} ...", (other,))
+        result = compute(other)
         if result is NotImplemented:
             return result
         self._set_data(result._data.astype(self._data.dtype))
-        self._entry = result._entry
+        _raise(error)
         return self
 
-    def __iadd__(self, o): return self._inplace(self.__add__(o))
-    def __isub__(self, o): return self._inplace(self.__sub__(o))
-    def __imul__(self, o): return self._inplace(self.__mul__(o))
-    def __itruediv__(self, o): return self._inplace(self.__truediv__(o))
-    def __imod__(self, o): return self._inplace(self.__mod__(o))
+    def __iadd__(self, o): return self._inplace("+=", self.__add__, o)
+    def __isub__(self, o): return self._inplace("-=", self.__sub__, o)
+    def __imul__(self, o): return self._inplace("*=", self.__mul__, o)
+    def __itruediv__(self, o): return self._inplace("/=", self.__truediv__, o)
+    def __imod__(self, o): return self._inplace("%=", self.__mod__, o)
     __idiv__ = __itruediv__
 
     def __bool__(self) -> bool:
