@@ -12,6 +12,7 @@ A whole hybridized block call is one node, so its backward is one compiled call.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from lowering import x64
+from lowering.compile_cache import CompileCache, key
 
 _state = threading.local()
 
@@ -106,16 +110,27 @@ class Variable:
         self.array = array
 
 
+_node_seq = itertools.count()
+
+
 class TapeNode:
-    """One recorded call: its VJP closure (residuals inside), inputs and output avals."""
+    """One recorded call: its VJP closure (residuals inside), inputs and output avals.
 
-    __slots__ = ("vjp", "parents", "out_avals", "name")
+    ``commit`` (optional) runs when backward passes through the node: it writes
+    the call's new auxiliary states (BatchNorm's moving statistics), which MXNet
+    updates in backward, not in forward.
+    """
 
-    def __init__(self, vjp: Any, parents: Sequence[tuple], out_avals: Sequence, name: str):
+    __slots__ = ("vjp", "parents", "out_avals", "name", "commit", "seq")
+
+    def __init__(self, vjp: Any, parents: Sequence[tuple], out_avals: Sequence, name: str,
+                 commit: Any = None):
         self.vjp = vjp
         self.parents = list(parents)  # per differentiated input: (TapeNode | Variable, index)
         self.out_avals = list(out_avals)
         self.name = name
+        self.commit = commit
+        self.seq = next(_node_seq)  # creation order: backward runs in reverse of it, as MXNet's
 
 
 @jax.jit
@@ -177,7 +192,7 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
     for h, hg in zip(heads, head_grads):
         if hg is not None and tuple(hg.shape) != tuple(h.shape):
             raise ValueError(f"head gradient shape {tuple(hg.shape)} != head shape {h.shape}")
-    nodes = list(reversed(_collect(entries)))
+    nodes = sorted(_collect(entries), key=lambda n: n.seq, reverse=True)
     for node in nodes:
         if node.vjp is None:
             raise RuntimeError(
@@ -186,8 +201,9 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
             )
     fused = _fused_backward(nodes, heads, entries, head_grads)
     if fused is not None:
-        if not retain_graph:
-            for node in nodes:
+        for node in nodes:
+            _commit(node, retain_graph)
+            if not retain_graph:
                 node.vjp = None
         return fused
 
@@ -205,6 +221,7 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
             in_cts = node.vjp(cts)
         else:
             in_cts = _apply_vjp(node.vjp, cts)
+        _commit(node, retain_graph)
         if not retain_graph:
             node.vjp = None
         for (parent, index), ct in zip(node.parents, in_cts):
@@ -212,11 +229,18 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
     return leaves
 
 
+def _commit(node: TapeNode, retain_graph: bool) -> None:
+    if node.commit is not None:
+        node.commit()
+        if not retain_graph:
+            node.commit = None
+
+
 # A backward pass whose tape has the same structure as an earlier one runs as ONE
 # compiled call: every VJP of the tape, the cotangent bookkeeping and the head
 # gradients, fused by XLA. A structure seen only once runs node by node, so
 # programs whose graph changes every step never pay a compile per step.
-_FUSED: dict[tuple, Any] = {}
+_FUSED = CompileCache("fused backward", maxsize=256, warn_after=None)
 _SEEN: dict[tuple, int] = {}
 FUSE_AFTER = 2
 _SEEN_LIMIT = 4096
@@ -244,7 +268,8 @@ def _fused_backward(nodes, heads, entries, head_grads):
     head_avals = tuple((tuple(h.shape), np.dtype(h._data.dtype)) for h in heads)
     given = tuple(hg is not None for hg in head_grads)
     signature = (head_spec, parent_spec, out_avals, head_avals, given, len(leaf_vars))
-    fn = _FUSED.get(signature)
+    fused_key = key(tape=signature)
+    fn = _FUSED.get("tape", fused_key)
     if fn is None:
         if len(_SEEN) >= _SEEN_LIMIT:  # a program whose graph never repeats
             _SEEN.clear()
@@ -252,7 +277,7 @@ def _fused_backward(nodes, heads, entries, head_grads):
         _SEEN[signature] = seen
         if seen < FUSE_AFTER:
             return None
-        fn = _FUSED[signature] = jax.jit(_make_fused(signature))
+        fn = _FUSED.jit("tape", fused_key, _make_fused(signature))
     hgs = tuple(_raw(hg).astype(dt) for hg, (_, dt) in zip(head_grads, head_avals)
                 if hg is not None)
     leaf_grads = fn(tuple(n.vjp for n in nodes), hgs)
@@ -300,6 +325,7 @@ def _as_list(x: Any) -> list:
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
+@x64.scoped
 def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: bool = True) -> None:
     """Compute gradients of ``heads`` and store them in the variables' ``.grad``.
 
@@ -316,6 +342,7 @@ def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: boo
         var.array._accumulate_grad(grad)
 
 
+@x64.scoped
 def grad(heads, variables, head_grads=None, retain_graph: bool | None = None,
          create_graph: bool = False, train_mode: bool = True):
     """Gradients of ``heads`` with respect to ``variables``, returned (not stored).
