@@ -26,8 +26,8 @@ CASES = json.loads((GOLDEN / "inplace_record.json").read_text())["cases"]
 # MXNet's backward reads the arrays' current buffers, so writing a saved array between
 # record and backward changes its gradients (its own message calls this undefined
 # behaviour); hybrid's tape keeps the recorded values. The planned rule: backward
-# raises when an array the graph saved was written after recording (needs the tape
-# to remember input versions; see ndarray.NDArray._version).
+# raises when an array the graph saved was written after recording (needs a write
+# counter per array and the tape to remember its inputs' counters).
 _NOT_YET = {
     "mxnet_reads_mutated_buffer": "hybrid's backward uses the recorded values; it should "
                                   "refuse a graph whose saved arrays were written",
