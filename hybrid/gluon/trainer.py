@@ -413,23 +413,40 @@ class Trainer:
             opt.update_multi_precision(i, v, v._grad, states[i])
 
     def save_states(self, fname: str) -> None:
-        """Save the optimizer and its states (a pickle of numpy arrays), atomically."""
-        import pickle
+        """Save the optimizer and its states to ``fname``, atomically, without pickle.
 
+        The file is an MXNet NDArray dict file (the ``.params`` format) whose JSON header
+        entry records the state structure and the optimizer's attributes (update counts,
+        ``num_update``, hyper-parameters, scheduler); see :mod:`hybrid.optimizer.states`.
+        As in MXNet, ``optimizer.param_dict`` is not saved.
+        """
         from lowering.serialization import write_atomic
 
-        states = {i: jax.tree_util.tree_map(np.asarray, s) for i, s in self._states.items()}
-        write_atomic(fname, pickle.dumps({"states": states, "optimizer": self._optimizer}))
+        from ..optimizer.states import dumps_states
+
+        write_atomic(fname, dumps_states(self._states, self._optimizer))
 
     def load_states(self, fname: str) -> None:
-        """Load states saved by ``save_states``."""
-        import pickle
+        """Load states written by ``save_states`` or by MXNet 1.9's ``Trainer.save_states``.
+
+        Nothing in the file is executed: hybrid's files are parsed as data, and MXNet's
+        pickles go through a restricted unpickler that admits only NDArrays, MXNet
+        optimizers and schedulers (anything else raises ``pickle.UnpicklingError``). The
+        loaded optimizer replaces this trainer's, with ``param_dict`` set from the
+        trainer's parameters, as in MXNet.
+        """
+        from ..optimizer.optimizer import _from_numpy
+        from ..optimizer.states import loads_states
 
         with open(fname, "rb") as f:
-            payload = pickle.load(f)
-        self._states = {i: jax.tree_util.tree_map(jax.numpy.asarray, s)
-                        for i, s in payload["states"].items()}
-        opt = payload["optimizer"]
+            states, opt = loads_states(f.read(), plain_schedule=False)
+        if opt is None:
+            opt = self._optimizer
+        if getattr(opt, "supports_fused_step", True):
+            self._states = {i: jax.tree_util.tree_map(jax.numpy.asarray, s)
+                            for i, s in states.items()}
+        else:
+            self._states = {i: _from_numpy(s) for i, s in states.items()}
         opt.param_dict = dict(enumerate(self._params))
         self._optimizer = opt
         self._compiled.clear()

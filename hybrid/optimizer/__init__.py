@@ -7,7 +7,7 @@ interface ``gluon.Trainer`` uses (``create_state_arrays``, ``prepare_update``,
 ``fused_step``).
 """
 
-from . import contrib, optimizer
+from . import contrib, optimizer, states
 from .adam import FTML, LAMB, Adam, Adamax, Nadam
 from .contrib import GroupAdaGrad
 from .optimizer import Optimizer, Updater, create, get_updater, register
@@ -24,5 +24,5 @@ del _cls
 __all__ = [
     "AdaDelta", "AdaGrad", "Adam", "Adamax", "DCASGD", "FTML", "Ftrl", "GroupAdaGrad", "LAMB",
     "LARS", "LBSGD", "NAG", "Nadam", "Optimizer", "RMSProp", "SGD", "SGLD", "Signum", "Test",
-    "Updater", "ccSGD", "contrib", "create", "get_updater", "optimizer", "register",
+    "Updater", "ccSGD", "contrib", "create", "get_updater", "optimizer", "register", "states",
 ]

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from .optimizer import Optimizer, Pytree, _as, _hi, _op, _py_clip, register
+from .optimizer import (
+    Optimizer,
+    Pytree,
+    _as,
+    _check_finite_tuple_params,
+    _hi,
+    _op,
+    _py_clip,
+    register,
+)
 
 __all__ = ["Adam", "Adamax", "Nadam", "LAMB", "FTML"]
 
 
 def _zeros_like(weight: jax.Array, dtype: Any = None) -> jax.Array:
     return jnp.zeros(weight.shape, weight.dtype if dtype is None else dtype)
+
+
+def _check_bias_correction(opt: Optimizer, t: int) -> None:
+    if 1.0 - opt.beta1**t == 0:
+        raise ZeroDivisionError(
+            f"{type(opt).__name__}: float division by zero: the bias correction "
+            f"1 - beta1**t is 0 for beta1={opt.beta1!r} at update {t} of the parameter")
 
 
 @register
@@ -37,6 +54,13 @@ class Adam(Optimizer):
         self.epsilon = epsilon
         self.lazy_update = lazy_update
 
+    def prepare_update(self, index: int) -> tuple[float, float, int]:
+        """As the base class; ``ZeroDivisionError`` when ``1 - beta1 ** t`` is 0 (MXNet
+        divides by it in Python, e.g. ``beta1=1``)."""
+        lr, wd, t = super().prepare_update(index)
+        _check_bias_correction(self, t)
+        return lr, wd, t
+
     def _state_arrays(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))
 
@@ -45,7 +69,7 @@ class Adam(Optimizer):
         tt = _hi(t)
         coef1 = 1.0 - _hi(self.beta1) ** tt
         coef2 = 1.0 - _hi(self.beta2) ** tt
-        lr_t = _hi(lr) * jnp.sqrt(coef2) / coef1
+        lr_t = _hi(lr) * (jnp.sqrt(coef2) / coef1)  # Python: lr *= sqrt(coef2) / coef1
         new_w, new_mean, new_var = _op("adam_update")(
             weight, grad, mean, var, lr=lr_t, beta1=self.beta1, beta2=self.beta2,
             epsilon=self.epsilon, wd=wd, rescale_grad=rescale_grad,
@@ -72,6 +96,12 @@ class Adamax(Optimizer):
         self.beta1 = beta1
         self.beta2 = beta2
 
+    def prepare_update(self, index: int) -> tuple[float, float, int]:
+        """As the base class; ``ZeroDivisionError`` when ``1 - beta1 ** t`` is 0."""
+        lr, wd, t = super().prepare_update(index)
+        _check_bias_correction(self, t)
+        return lr, wd, t
+
     def _state_arrays(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))
 
@@ -84,6 +114,29 @@ class Adamax(Optimizer):
         m = m * _as(self.beta1, dt) + _as(1.0 - self.beta1, dt) * g
         u = jnp.maximum(_as(self.beta2, dt) * u, jnp.abs(g))
         return weight - _as(lr_t, dt) * m / u, (m, u)
+
+
+@jax.tree_util.register_pytree_node_class
+class SharedSchedule:
+    """Nadam's momentum schedule in a fused state: a pytree node holding one scalar.
+
+    ``trace`` (not part of the pytree) is the JAX trace the box was made in, so that a
+    chain of updates is only continued within one traced function.
+    """
+
+    def __init__(self, value: Any, trace: Any = None) -> None:
+        self.value = value
+        self.trace = trace
+
+    def tree_flatten(self) -> tuple[tuple[Any], None]:
+        return (self.value,), None
+
+    @classmethod
+    def tree_unflatten(cls, aux: None, children: tuple[Any]) -> SharedSchedule:
+        return cls(children[0])
+
+    def __repr__(self) -> str:
+        return f"SharedSchedule({self.value!r})"
 
 
 @register
@@ -136,6 +189,57 @@ class Nadam(Optimizer):
         new_w = weight - _as(lr, dt) * m_bar / (jnp.sqrt(v_prime) + _as(self.epsilon, dt))
         return new_w, (m, v, m_schedule)
 
+    # -- MXNet's schedule is one value for the whole optimizer -------------------------
+    # In the fused interface each state holds the schedule as a SharedSchedule box. Within
+    # one trace (gluon.Trainer traces all parameters in one function, in update order) the
+    # boxes are chained: each parameter continues from the previous parameter's schedule,
+    # and every state returned from that trace holds the same box, whose value when the
+    # outputs are flattened is the schedule after the last parameter, as in MXNet.
+
+    def create_state_arrays(self, index: int, weight: jax.Array) -> Pytree:
+        """As the base class, with the schedule scalar in a :class:`SharedSchedule` box."""
+        state = super().create_state_arrays(index, weight)
+        return self._map_schedule(weight, state, SharedSchedule)
+
+    def _map_schedule(self, weight: jax.Array, state: Pytree, fn: Callable) -> Pytree:
+        if self._uses_master_copy(weight):
+            w32, (m, v, sched) = state
+            return (w32, (m, v, fn(sched)))
+        m, v, sched = state
+        return (m, v, fn(sched))
+
+    def prepare_update(self, index: int) -> tuple[float, float, int]:
+        """As the base class; also starts a new chain of the shared schedule."""
+        self._chain = None
+        return super().prepare_update(index)
+
+    def fused_step(self, index, weight, grad, state, lr, wd, rescale_grad, t):
+        """The base fused step with MXNet's optimizer-wide momentum schedule (see above)."""
+        trace = getattr(weight, "_trace", None)
+        chain = getattr(self, "_chain", None)
+        boxed = []
+        self._map_schedule(weight, state, lambda b: boxed.append(b) or b)
+        box = boxed[0]
+        incoming = box.value if isinstance(box, SharedSchedule) else box
+        if chain is not None and trace is not None and chain.trace is trace:
+            incoming = chain.value
+        else:
+            chain = SharedSchedule(incoming, trace)
+        plain = self._map_schedule(weight, state, lambda _: incoming)
+        new_w, new_state = super().fused_step(index, weight, grad, plain, lr, wd,
+                                              rescale_grad, t)
+        after = []
+        self._map_schedule(weight, new_state, lambda v: after.append(v) or v)
+        chain.value = after[0]
+        self._chain = chain if trace is not None else None
+        out_box = chain if trace is not None else SharedSchedule(after[0])
+        return new_w, self._map_schedule(weight, new_state, lambda _: out_box)
+
+    def __getstate__(self) -> dict:
+        ret = super().__getstate__()
+        ret.pop("_chain", None)
+        return ret
+
     def _eager(self, index, weight, grad, state, multi_precision) -> None:
         if isinstance(index, (list, tuple)):
             super()._eager(index, weight, grad, state, multi_precision)
@@ -178,6 +282,13 @@ class LAMB(Optimizer):
         self.bias_correction = bias_correction
         self.aggregate_num = 45
 
+    def prepare_update(self, index: int) -> tuple[float, float, int]:
+        """As the base class; a non-finite ``lr``/``wd`` raises ``MXNetError`` (as MXNet's
+        ``multi_lamb_update`` attribute parser does)."""
+        lr, wd, t = super().prepare_update(index)
+        _check_finite_tuple_params("multi_lamb_update", lr, wd)
+        return lr, wd, t
+
     def _state_arrays(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))
 
@@ -188,14 +299,26 @@ class LAMB(Optimizer):
             "clip_gradient": self._clip_attr(),
         }
 
-    def _phase2(self, weight: jax.Array, g: jax.Array, lr: Any) -> jax.Array:
-        r1 = jnp.sqrt(jnp.sum(jnp.square(weight))).reshape(1)
-        r2 = jnp.sqrt(jnp.sum(jnp.square(g))).reshape(1)
-        return _op("lamb_update_phase2")(
-            weight, g, r1, r2, lr=lr,
-            lower_bound=self.lower_bound if self.lower_bound else -1.0,
-            upper_bound=self.upper_bound if self.upper_bound else -1.0,
-        )
+    def _phase2(self, weight: jax.Array, g: jax.Array, lr: Any,
+                master: jax.Array | None = None) -> jax.Array:
+        """Step 2 of MXNet's ``multi_[mp_]lamb_update`` (what its Updater runs).
+
+        ``r1 = sqrt(sum(weight**2))`` of the array the Updater holds (the float16 weight,
+        squared in float16, with multi-precision), ``r2 = sqrt(sum(g**2))``, the trust ratio
+        ``r = r1 / r2`` (1 if either is 0) and ``w - (lr * r) * g`` on ``master`` if given.
+        """
+        f32 = jnp.float32
+        r1 = jnp.sqrt(jnp.sum(jnp.square(weight).astype(f32)))
+        r2 = jnp.sqrt(jnp.sum(jnp.square(g.astype(f32))))
+        if self.lower_bound:
+            r1 = jnp.maximum(r1, _as(self.lower_bound, f32))
+        if self.upper_bound:
+            r1 = jnp.minimum(r1, _as(self.upper_bound, f32))
+        ok = (r1 != 0) & (r2 != 0)
+        target = weight if master is None else master
+        dt = target.dtype
+        ratio = jnp.where(ok, r1 / jnp.where(ok, r2, 1), 1).astype(dt)
+        return target - (_as(lr, dt) * ratio) * g.astype(dt)
 
     def _step(self, index, weight, grad, state, lr, wd, rescale_grad, t):
         mean, var = state
@@ -209,7 +332,7 @@ class LAMB(Optimizer):
         g, new_mean, new_var = _op("mp_lamb_update_phase1")(
             weight, grad, mean, var, w32, **self._phase1_kwargs(wd, rescale_grad, t)
         )
-        new_w32 = self._phase2(w32, g, lr)
+        new_w32 = self._phase2(weight, g, lr, master=w32)
         return new_w32.astype(weight.dtype), (new_w32, (new_mean, new_var))
 
 

@@ -37,7 +37,6 @@ accumulated gradient, SGLD's random key); each class documents its state.
 
 from __future__ import annotations
 
-import pickle
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +46,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from lowering import registry as _registry
+
+try:
+    from lowering.x64 import scoped as _x64
+except ImportError:  # 64-bit types are on for the whole process
+    def _x64(fn):  # type: ignore[no-redef]
+        return fn
 
 __all__ = ["Optimizer", "Updater", "create", "get_updater", "register"]
 
@@ -74,6 +79,21 @@ def _py_clip(grad: jax.Array, clip_gradient: float | None) -> jax.Array:
         return grad
     c = _as(clip_gradient, grad.dtype)
     return jnp.minimum(jnp.maximum(grad, -c), c)
+
+
+def _check_finite_tuple_params(op: str, lr: float, wd: float) -> None:
+    """MXNet's aggregated kernels take ``lrs``/``wds`` as tuple attributes, whose parser
+    refuses ``nan``/``inf``: raise the same ``MXNetError``."""
+    import math
+
+    from ..base import MXNetError
+
+    for field, value in (("lrs", lr), ("wds", wd)):
+        if not math.isfinite(float(value)):
+            raise MXNetError(
+                f"Invalid Parameter format for {field} expect tuple of <float> but "
+                f"value='[{float(value)}]', in operator {op}: the learning rate and weight "
+                "decay must be finite")
 
 
 def _is_float16(dtype: Any) -> bool:
@@ -418,6 +438,7 @@ class Optimizer:
         """The state of one parameter with ``weight``'s precision (MXNet's ``create_state``)."""
         return None
 
+    @_x64
     def create_state_arrays(self, index: int, weight: jax.Array) -> Pytree:
         """The optimizer state of parameter ``index`` as a pytree of jax arrays (or None).
 
@@ -461,6 +482,7 @@ class Optimizer:
         new_state = (new_inner, new_w32) if self._mp_state_first else (new_w32, new_inner)
         return new_w32.astype(weight.dtype), new_state
 
+    @_x64
     def fused_step(
         self, index: int, weight: jax.Array, grad: jax.Array, state: Pytree,
         lr: Any, wd: Any, rescale_grad: Any, t: Any,
@@ -481,11 +503,13 @@ class Optimizer:
 
     # -- MXNet's eager API on NDArrays --------------------------------------
 
+    @_x64
     def create_state(self, index: int, weight: Any) -> Pytree:
         """The state of ``weight`` (an NDArray) as NDArrays, in the weight's precision."""
         state = self._state_arrays(index, jnp.asarray(_data(weight)))
         return _wrap(state, getattr(weight, "_ctx", None))
 
+    @_x64
     def create_state_multi_precision(self, index: int, weight: Any) -> Pytree:
         """The state of ``weight`` (an NDArray), with the float32 master copy if applicable.
 
@@ -505,6 +529,7 @@ class Optimizer:
             )
         return self.create_state(index, weight)
 
+    @_x64
     def update(self, index: Any, weight: Any, grad: Any, state: Pytree) -> None:
         """Update ``weight`` (NDArray) in place from ``grad`` and ``state`` (states in place).
 
@@ -513,6 +538,7 @@ class Optimizer:
         """
         self._eager(index, weight, grad, state, multi_precision=False)
 
+    @_x64
     def update_multi_precision(self, index: Any, weight: Any, grad: Any, state: Pytree) -> None:
         """Like ``update``, going through the float32 master copy for float16 weights.
 
@@ -562,8 +588,8 @@ class Updater:
 
     ``updater(index, grad, weight)`` (indices/grads/weights may be lists) creates the
     state of an index on first use with ``create_state_multi_precision`` and calls
-    ``update_multi_precision``. ``get_states``/``set_states`` pickle the states (as
-    numpy arrays) and optionally the optimizer.
+    ``update_multi_precision``. ``get_states``/``set_states`` (de)serialize the states and
+    optionally the optimizer without pickle (see :mod:`hybrid.optimizer.states`).
     """
 
     def __init__(self, optimizer: Optimizer) -> None:
@@ -572,6 +598,7 @@ class Updater:
         self.states_synced: dict = {}
         self.aggregate_updates = optimizer.aggregate_num > 0
 
+    @_x64
     def __call__(self, index: Any, grad: Any, weight: Any) -> None:
         """Update ``weight`` from ``grad`` for ``index`` (or lists of them)."""
         if not isinstance(index, (list, tuple)):
@@ -601,20 +628,32 @@ class Updater:
             return state.as_in_context(context)
         return state
 
+    @_x64
     def set_states(self, states: bytes) -> None:
-        """Load states pickled by ``get_states`` (optionally with the optimizer)."""
-        states = pickle.loads(states)
-        if isinstance(states, tuple) and len(states) == 2:
-            self.states, self.optimizer = states
-        else:
-            self.states = states
-        self.states = {k: _from_numpy(v) for k, v in self.states.items()}
+        """Load states from ``get_states`` bytes or an MXNet 1.9 ``get_states`` pickle.
+
+        Never unpickles arbitrary objects: see :mod:`hybrid.optimizer.states` for the
+        format and for what an MXNet pickle may contain (anything else is refused with
+        ``pickle.UnpicklingError``). If the bytes hold an optimizer it replaces
+        ``self.optimizer``.
+        """
+        from .states import loads_states
+
+        loaded, optimizer = loads_states(states)
+        if optimizer is not None:
+            self.optimizer = optimizer
+        self.states = {k: _from_numpy(v) for k, v in loaded.items()}
         self.states_synced = dict.fromkeys(self.states.keys(), False)
 
     def get_states(self, dump_optimizer: bool = False) -> bytes:
-        """Pickle the states (numpy arrays); with ``dump_optimizer`` also the optimizer."""
-        states = {k: _to_numpy(v) for k, v in self.states.items()}
-        return pickle.dumps((states, self.optimizer) if dump_optimizer else states)
+        """The states (and with ``dump_optimizer`` the optimizer) as bytes.
+
+        The bytes are an MXNet NDArray dict file with a JSON header, not a pickle (see
+        :mod:`hybrid.optimizer.states`); ``set_states`` reads them back.
+        """
+        from .states import dumps_states
+
+        return dumps_states(self.states, self.optimizer if dump_optimizer else None)
 
 
 def get_updater(optimizer: Optimizer) -> Updater:

@@ -8,7 +8,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .optimizer import Optimizer, Pytree, _as, _op, register
+from lowering.ops.optimizer import multi_sgd_step, nag_step
+
+from ..base import MXNetError
+from .optimizer import Optimizer, Pytree, _as, _check_finite_tuple_params, _op, register
 
 __all__ = ["SGD", "ccSGD", "NAG", "Signum", "LARS", "LBSGD"]
 
@@ -62,34 +65,26 @@ class SGD(_MomentumMixin, Optimizer):
         self.lazy_update = lazy_update
         self.aggregate_num = 4
 
+    def prepare_update(self, index: int) -> tuple[float, float, int]:
+        """As the base class; a non-finite ``lr``/``wd`` raises ``MXNetError`` (as MXNet's
+        ``multi_sgd_update`` attribute parser does, after the count was advanced)."""
+        lr, wd, t = super().prepare_update(index)
+        _check_finite_tuple_params("multi_sgd_update", lr, wd)
+        return lr, wd, t
+
     def _step(self, index, weight, grad, state, lr, wd, rescale_grad, t):
-        kwargs = self._sgd_kwargs(rescale_grad)
-        if state is not None:
-            momentum = self.momentum if self.momentum > 0 else 0.0
-            new_w, new_mom = _op("sgd_mom_update")(
-                weight, grad, state, lr=lr, momentum=momentum, wd=wd,
-                lazy_update=self.lazy_update, **kwargs,
-            )
-            return new_w, new_mom
-        new_w = _op("sgd_update")(
-            weight, grad, lr=lr, wd=wd, lazy_update=self.lazy_update, **kwargs
-        )
-        return new_w, None
+        # MXNet's Updater always aggregates dense SGD updates: multi_[mp_]sgd[_mom]_update.
+        momentum = self.momentum if self.momentum > 0 else 0.0
+        new_w, new_mom, _ = multi_sgd_step(weight, grad, state, lr, momentum, wd, rescale_grad,
+                                           self._clip_attr())
+        return new_w, new_mom
 
     def _mp_step(self, index, weight, grad, state, lr, wd, rescale_grad, t):
         mom, w32 = state
-        kwargs = self._sgd_kwargs(rescale_grad)
-        if mom is not None:
-            momentum = self.momentum if self.momentum > 0 else 0.0
-            new_w, new_mom, new_w32 = _op("mp_sgd_mom_update")(
-                weight, grad, mom, w32, lr=lr, momentum=momentum, wd=wd,
-                lazy_update=self.lazy_update, **kwargs,
-            )
-            return new_w, (new_mom, new_w32)
-        new_w, new_w32 = _op("mp_sgd_update")(
-            weight, grad, w32, lr=lr, wd=wd, lazy_update=self.lazy_update, **kwargs
-        )
-        return new_w, (None, new_w32)
+        momentum = self.momentum if self.momentum > 0 else 0.0
+        new_w, new_mom, new_w32 = multi_sgd_step(weight, grad, mom, lr, momentum, wd,
+                                                 rescale_grad, self._clip_attr(), weight32=w32)
+        return new_w, (new_mom, new_w32)
 
 
 @register
@@ -121,9 +116,9 @@ class NAG(_MomentumMixin, Optimizer):
         kwargs = self._sgd_kwargs(rescale_grad)
         if state is not None:
             momentum = self.momentum if self.momentum > 0 else 0.0
-            return _op("nag_mom_update")(
-                weight, grad, state, lr=lr, momentum=momentum, wd=wd, **kwargs
-            )
+            new_w, new_mom, _ = nag_step(weight, grad, state, lr, momentum, wd, rescale_grad,
+                                         self._clip_attr())
+            return new_w, new_mom
         return _op("sgd_update")(weight, grad, lr=lr, wd=wd, lazy_update=True, **kwargs), None
 
     def _mp_step(self, index, weight, grad, state, lr, wd, rescale_grad, t):
@@ -131,9 +126,8 @@ class NAG(_MomentumMixin, Optimizer):
         kwargs = self._sgd_kwargs(rescale_grad)
         if mom is not None:
             momentum = self.momentum if self.momentum > 0 else 0.0
-            new_w, new_mom, new_w32 = _op("mp_nag_mom_update")(
-                weight, grad, mom, w32, lr=lr, momentum=momentum, wd=wd, **kwargs
-            )
+            new_w, new_mom, new_w32 = nag_step(weight, grad, mom, lr, momentum, wd,
+                                               rescale_grad, self._clip_attr(), weight32=w32)
             return new_w, (new_mom, new_w32)
         new_w, new_w32 = _op("mp_sgd_update")(
             weight, grad, w32, lr=lr, wd=wd, lazy_update=True, **kwargs
@@ -177,6 +171,12 @@ class Signum(Optimizer):
             return _op("signum_update")(
                 weight, grad, state, lr=lr, wd=wd, momentum=momentum, wd_lh=wd_lh, **kwargs
             )
+        if self.wd_lh:
+            # MXNet passes wd_lh on to signsgd_update, which has no such argument.
+            raise MXNetError(
+                f"Signum with momentum={self.momentum!r} runs signsgd_update, which does not "
+                f"support decoupled weight decay: wd_lh={self.wd_lh!r} must be 0 "
+                "(MXNet 1.9: Cannot find argument 'wd_lh' in operator signsgd_update)")
         return _op("signsgd_update")(weight, grad, lr=lr, wd=wd, **kwargs), None
 
 
@@ -247,34 +247,49 @@ class LARS(_MomentumMixin, Optimizer):
         name = self.idx2name[index] if index in self.idx2name else str(index)
         return not (name.endswith("gamma") or name.endswith("beta") or name.endswith("bias"))
 
+    def _layer_lr(self, index, weight, grad, lr, wd, rescale_grad) -> jax.Array:
+        """MXNet's ``multi_sum_sq`` + ``multi_lars`` (float32, the kernel's order of terms).
+
+        The sums of squares are of the arrays the Updater holds: for float16 weights
+        (multi-precision too) the float16 weight and gradient, squared in float16.
+        """
+        f32 = jnp.float32
+        lr32 = _as(lr, f32)
+        if not self._uses_lars(index):
+            return lr32
+        w_ss = jnp.sum(jnp.square(weight).astype(f32))
+        g_ss = jnp.sum(jnp.square(grad).astype(f32))
+        w_norm = jnp.sqrt(w_ss)
+        valid = (w_norm > 0) & (g_ss > 0)
+        den = jnp.sqrt(g_ss) * _as(rescale_grad, f32) + _as(wd, f32) * w_norm + _as(self.eps, f32)
+        return jnp.where(valid, lr32 * _as(self.eta, f32) * w_norm / den, lr32)
+
+    def _momentum(self, lr_hi: jax.Array, last_lr: jax.Array) -> Any:
+        if not self.momentum > 0:
+            return 0.0
+        if not self.momentum_correction:
+            return self.momentum
+        ratio = jnp.where(last_lr != 0, lr_hi / jnp.where(last_lr != 0, last_lr, 1), 1)
+        return self.momentum * ratio
+
     def _step(self, index, weight, grad, state, lr, wd, rescale_grad, t):
+        # MXNet aggregates dense LARS updates: multi_lars, then preloaded_multi_sgd_[mom_]update.
         mom, last_lr = state
         lr_hi = jnp.asarray(lr, last_lr.dtype)
-        layer_lr = lr
-        if self._uses_lars(index):
-            f32 = jnp.float32
-            w_norm = jnp.sqrt(jnp.sum(jnp.square(weight.astype(f32))))
-            g_norm = jnp.sqrt(jnp.sum(jnp.square(grad.astype(f32)))) * _as(rescale_grad, f32)
-            valid = (w_norm > 0) & (g_norm > 0)
-            lars = _as(self.eta, f32) * w_norm / (
-                g_norm + _as(wd, f32) * w_norm + _as(self.eps, f32)
-            )
-            layer_lr = jnp.where(valid, _as(lr, f32) * lars, _as(lr, f32))
-        kwargs = {"rescale_grad": rescale_grad, "clip_gradient": self._clip_attr()}
-        if mom is None:
-            new_w = _op("sgd_update")(
-                weight, grad, lr=layer_lr, wd=wd, lazy_update=self.lazy_update, **kwargs
-            )
-            return new_w, (None, lr_hi)
-        momentum = self.momentum if self.momentum > 0 else 0.0
-        if self.momentum > 0 and self.momentum_correction:
-            ratio = jnp.where(last_lr != 0, lr_hi / jnp.where(last_lr != 0, last_lr, 1), 1)
-            momentum = momentum * ratio
-        new_w, new_mom = _op("sgd_mom_update")(
-            weight, grad, mom, lr=layer_lr, momentum=momentum, wd=wd,
-            lazy_update=self.lazy_update, **kwargs,
-        )
+        layer_lr = self._layer_lr(index, weight, grad, lr, wd, rescale_grad)
+        new_w, new_mom, _ = multi_sgd_step(weight, grad, mom, layer_lr,
+                                           self._momentum(lr_hi, last_lr), _as(wd, jnp.float32),
+                                           rescale_grad, self._clip_attr())
         return new_w, (new_mom, lr_hi)
+
+    def _mp_step(self, index, weight, grad, state, lr, wd, rescale_grad, t):
+        (mom, last_lr), w32 = state
+        lr_hi = jnp.asarray(lr, last_lr.dtype)
+        layer_lr = self._layer_lr(index, weight, grad, lr, wd, rescale_grad)
+        new_w, new_mom, new_w32 = multi_sgd_step(
+            weight, grad, mom, layer_lr, self._momentum(lr_hi, last_lr), _as(wd, jnp.float32),
+            rescale_grad, self._clip_attr(), weight32=w32)
+        return new_w, ((new_mom, lr_hi), new_w32)
 
 
 @register

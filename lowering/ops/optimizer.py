@@ -65,6 +65,15 @@ def _clip(x, bound):
     return jnp.maximum(jnp.minimum(x, bound), -bound)
 
 
+def _powf(base, exponent, dtype):
+    """``powf(base, exponent)`` as MXNet's kernels compute it (a float ``base``, result
+    rounded to ``dtype``): evaluated in float64 and rounded, i.e. correctly rounded, which
+    XLA's float32 ``pow`` (exp/log based) is not. ``exponent`` may be traced."""
+    hi = jnp.result_type(float)
+    b = jnp.asarray(jnp.asarray(base, dtype).astype(jnp.float32), hi)
+    return jnp.power(b, jnp.asarray(exponent, hi)).astype(dtype)
+
+
 def _sign(x):
     """``(x > 0) - (x < 0)`` in ``x``'s dtype (0 for 0 and NaN, as MXNet's kernels)."""
     return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
@@ -103,11 +112,38 @@ def _sgd(weight, grad, lr, wd, rescale_grad, clip_gradient, dtype):
 
 
 def _sgd_mom(weight, grad, mom, lr, momentum, wd, rescale_grad, clip_gradient, dtype):
+    # MXNet's SGDMomKernel / MultiSGDKernel, term by term in the kernel's order:
+    #   mom = momentum*mom - (lr*wd)*w - lr*clip(rescale*grad)   (clipping)
+    #   mom = momentum*mom - (lr*wd)*w - (lr*rescale)*grad       (no clipping)
     lr, wd, momentum = _c(lr, dtype), _c(wd, dtype), _c(momentum, dtype)
     w = weight.astype(dtype)
-    g = _rescaled_clipped(grad, rescale_grad, clip_gradient, dtype)
-    new_mom = momentum * mom.astype(dtype) - lr * wd * w - lr * g
+    m = jnp.zeros((), dtype) if mom is None else mom.astype(dtype)
+    if clip_gradient >= 0:
+        grad_term = lr * _rescaled_clipped(grad, rescale_grad, clip_gradient, dtype)
+    else:
+        grad_term = (lr * _c(rescale_grad, dtype)) * grad.astype(dtype)
+    new_mom = momentum * m - (lr * wd) * w - grad_term
     return w + new_mom, new_mom
+
+
+def multi_sgd_step(weight, grad, mom, lr, momentum, wd, rescale_grad, clip_gradient,
+                   weight32=None):
+    """One tensor of MXNet's aggregated ``multi_[mp_]sgd[_mom]_update`` kernel.
+
+    This is what ``SGD`` (and ``LARS`` through ``preloaded_multi_sgd_*``) run in MXNet 1.9
+    whenever the Updater aggregates (always, for dense arrays). Unlike ``sgd_update`` the
+    no-momentum form is ``w + (-(lr*wd)*w - (lr*rescale)*grad)``, so its rounding differs.
+    ``mom`` is ``None`` without momentum (``momentum`` is then ignored). With ``weight32``
+    the update runs in float32 on the master copy. Returns ``(new_weight, new_mom,
+    new_weight32)`` (``new_mom``/``new_weight32`` ``None`` where not given).
+    """
+    if weight32 is not None:
+        w32, new_mom = _sgd_mom(weight32, grad, mom, lr, momentum if mom is not None else 0.0,
+                                wd, rescale_grad, clip_gradient, jnp.float32)
+        return w32.astype(weight.dtype), (None if mom is None else new_mom), w32
+    new_w, new_mom = _sgd_mom(weight, grad, mom, lr, momentum if mom is not None else 0.0, wd,
+                              rescale_grad, clip_gradient, weight.dtype)
+    return new_w, (None if mom is None else new_mom), None
 
 
 @register(
@@ -188,13 +224,38 @@ def mp_sgd_mom_update(
 # Nesterov momentum
 
 
-def _nag(weight, grad, mom, lr, momentum, wd, rescale_grad, clip_gradient, dtype):
+def _nag(weight, grad, mom, lr, momentum, wd, rescale_grad, clip_gradient, dtype,
+         mom_reads_new_weight):
+    # MXNet's NAGMomKernel: the new weight is written first, then the momentum is updated
+    # reading "the weight" again. In mp_nag_mom_update that is the updated master copy; in
+    # nag_mom_update it is the updated weight when the call writes ``out=weight`` (as the
+    # NAG optimizer does), the old one otherwise.
     lr, wd, momentum = _c(lr, dtype), _c(wd, dtype), _c(momentum, dtype)
     w = weight.astype(dtype)
-    step = lr * (_rescaled_clipped(grad, rescale_grad, clip_gradient, dtype) + wd * w)
+    if clip_gradient >= 0:
+        g = _rescaled_clipped(grad, rescale_grad, clip_gradient, dtype)
+    else:
+        g = _c(rescale_grad, dtype) * grad.astype(dtype)
     decayed = momentum * mom.astype(dtype)
-    new_w = w - decayed + (momentum + 1) * (decayed - step)
-    return new_w, decayed - step
+    new_w = w - decayed + (momentum + 1) * (decayed - lr * (g + wd * w))
+    w_read = new_w if mom_reads_new_weight else w
+    return new_w, decayed - lr * (g + wd * w_read)
+
+
+def nag_step(weight, grad, mom, lr, momentum, wd, rescale_grad, clip_gradient, weight32=None):
+    """The NAG optimizer's update as MXNet 1.9 runs it (``out=weight``).
+
+    ``nag_mom_update(weight, grad, mom, out=weight)`` (or ``mp_nag_mom_update`` with
+    ``weight32``): the momentum update reads the already-updated weight. Returns
+    ``(new_weight, new_mom, new_weight32)`` (``new_weight32`` ``None`` without a master copy).
+    """
+    if weight32 is not None:
+        w32, new_mom = _nag(weight32, grad, mom, lr, momentum, wd, rescale_grad, clip_gradient,
+                            jnp.float32, True)
+        return w32.astype(weight.dtype), new_mom, w32
+    new_w, new_mom = _nag(weight, grad, mom, lr, momentum, wd, rescale_grad, clip_gradient,
+                          weight.dtype, True)
+    return new_w, new_mom, None
 
 
 @register(
@@ -211,8 +272,12 @@ def nag_mom_update(weight, grad, mom, lr, momentum, wd, rescale_grad, clip_gradi
         mom' = momentum * mom
         weight = weight - mom' + (momentum + 1) * (mom' - step)
         mom = mom' - step
+
+    (the weight in ``step`` is the input weight; MXNet's kernel reads the updated one when
+    called with ``out=weight``, see :func:`nag_step`).
     """
-    return _nag(weight, grad, mom, lr, momentum, wd, rescale_grad, clip_gradient, weight.dtype)
+    return _nag(weight, grad, mom, lr, momentum, wd, rescale_grad, clip_gradient, weight.dtype,
+                False)
 
 
 @register(
@@ -226,10 +291,11 @@ def mp_nag_mom_update(weight, grad, mom, weight32, lr, momentum, wd, rescale_gra
     """Multi-precision ``nag_mom_update`` on the float32 master copy.
 
     Returns ``(new_weight, new_mom, new_weight32)``; the formula is ``nag_mom_update``'s with
-    ``weight32`` in place of ``weight``, and ``new_weight = cast(new_weight32)``.
+    ``weight32`` in place of ``weight``, and ``new_weight = cast(new_weight32)``, except that
+    (as in MXNet's kernel) the momentum update reads the UPDATED ``weight32``.
     """
     w32, new_mom = _nag(
-        weight32, grad, mom, lr, momentum, wd, rescale_grad, clip_gradient, jnp.float32
+        weight32, grad, mom, lr, momentum, wd, rescale_grad, clip_gradient, jnp.float32, True
     )
     return w32.astype(weight.dtype), new_mom, w32
 
@@ -387,9 +453,10 @@ def ftml_update(weight, grad, d, v, z, lr, beta1, beta2, epsilon, t, wd, rescale
     g = _c(rescale_grad, dt) * grad + _c(wd, dt) * weight
     if clip_grad >= 0:
         g = _clip(g, _c(clip_grad, dt))
-    b1, b2, tt = _c(beta1, dt), _c(beta2, dt), _c(t, dt)
+    b1, b2 = _c(beta1, dt), _c(beta2, dt)
     new_v = b2 * v + (1 - b2) * g * g
-    d_t = (1 - b1**tt) / _c(lr, dt) * (jnp.sqrt(new_v / (1 - b2**tt)) + _c(epsilon, dt))
+    d_t = (1 - _powf(beta1, t, dt)) / _c(lr, dt) * (
+        jnp.sqrt(new_v / (1 - _powf(beta2, t, dt))) + _c(epsilon, dt))
     new_z = b1 * z + (1 - b1) * g - (d_t - b1 * d) * weight
     return -new_z / d_t, d_t, new_v, new_z
 
@@ -542,8 +609,11 @@ def signum_update(weight, grad, mom, lr, momentum, wd, rescale_grad, clip_gradie
     """
     dt = weight.dtype
     m, wd = _c(momentum, dt), _c(wd, dt)
-    g = _rescaled_clipped(grad, rescale_grad, clip_gradient, dt)
-    new_mom = m * mom - (1 - m) * wd * weight - (1 - m) * g
+    if clip_gradient >= 0:
+        grad_term = (1 - m) * _rescaled_clipped(grad, rescale_grad, clip_gradient, dt)
+    else:
+        grad_term = ((1 - m) * _c(rescale_grad, dt)) * grad
+    new_mom = m * mom - (1 - m) * wd * weight - grad_term
     lr = _c(lr, dt)
     new_w = (1 - lr * _c(wd_lh, dt)) * weight + lr * _sign(new_mom)
     return new_w, new_mom
@@ -579,10 +649,8 @@ def _lamb_phase1(weight, grad, mean, var, beta1, beta2, epsilon, t, bias_correct
     m, v = new_mean, new_var
     if bias_correction:
         # MXNet computes beta ** t with std::pow(float, int), i.e. in double.
-        hi = jnp.result_type(float)
-        tt = jnp.asarray(t, dtype=hi)
-        m = m / (1 - jnp.power(jnp.asarray(beta1, hi), tt)).astype(dtype)
-        v = v / (1 - jnp.power(jnp.asarray(beta2, hi), tt)).astype(dtype)
+        m = m / (1 - _powf(beta1, t, dtype))
+        v = v / (1 - _powf(beta2, t, dtype))
     out = m / (jnp.sqrt(v) + _c(epsilon, dtype)) + _c(wd, dtype) * weight.astype(dtype)
     return out, new_mean, new_var
 
@@ -671,7 +739,7 @@ def mp_lamb_update_phase2(weight, g, r1, r2, weight32, lr, lower_bound, upper_bo
     return w32.astype(weight.dtype)
 
 
-__all__ = ["UPDATED_INPUTS"]
+__all__ = ["UPDATED_INPUTS", "multi_sgd_step", "nag_step"]
 
 
 def _declare_mutated_inputs() -> None:
