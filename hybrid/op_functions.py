@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from lowering.registry import OpDef
+from lowering.attrs import AttrError
+from lowering.registry import OpDef, OpError
 
 from .base import MXNetError
 
@@ -77,7 +78,10 @@ def make_function(op: OpDef, public_name: str, symbolic: bool) -> Callable[..., 
         if symbolic or any(isinstance(x, Symbol) for x in inputs):
             from .symbol.symbol import apply_op
 
-            return apply_op(op, inputs, raw, name=name, attr=attr_dict)
+            try:
+                return apply_op(op, inputs, raw, name=name, attr=attr_dict)
+            except (OpError, AttrError) as err:  # bad attributes: MXNet's kind of error
+                raise MXNetError(str(err)) from None
         return _eager(op, inputs, raw, out, ctx)
 
     function.__name__ = public_name
@@ -110,6 +114,11 @@ def _eager(op: OpDef, inputs: list, raw: dict, out: Any, ctx: Any) -> Any:
             raise MXNetError(f"operator {op.name} needs input(s) {missing}")
         arrays = [by_name[n] for n in names]
     arrays = [x if isinstance(x, NDArray) else array(x) for x in arrays]
+    if op.check_values is not None:  # eager only: the values are concrete here
+        try:
+            op.check_values(attrs, [x._data for x in arrays])
+        except OpError as err:
+            raise MXNetError(str(err)) from None
     if ctx is None and not arrays:
         ctx = current_context()
     return invoke(op, arrays, attrs, ctx=ctx, out=out)

@@ -16,6 +16,7 @@ from jax import lax
 
 from ..attrs import BOOL, FLOAT, INT, OPT_BOOL, OPT_INT, SHAPE, STR, Attr, Kind
 from ..registry import OpError, register
+from .checks import non_negative, positive, uniform_dtype
 
 
 def _opt_str(value):
@@ -48,6 +49,17 @@ def _check_layout(op: str, layout: str | None, ndim: int) -> None:
     if layout is not None and layout != _LAYOUTS[n]:
         raise OpError(f"operator {op}: layout {layout!r} is not supported (MXNet on CPU "
                       f"supports {_LAYOUTS[n]} for {ndim}-D input)")
+
+
+def _check_window(op: str, spatial, kernel, dilate, pad) -> None:
+    """MXNet's "kernel size exceed input": the dilated kernel must fit the padded input."""
+    for i, (d, k, dl, p) in enumerate(zip(spatial, kernel, dilate, pad)):
+        span = dl * (k - 1) + 1
+        if span > d + 2 * p:
+            what = f"kernel {tuple(kernel)}" + (f" dilated by {tuple(dilate)}" if dl != 1 else "")
+            raise OpError(f"operator {op}: {what} exceeds the input {tuple(spatial)} padded by "
+                          f"{tuple(pad)}: spatial dimension {i} is {d + 2 * p} wide after "
+                          f"padding, the kernel spans {span}")
 
 
 def _conv_dims(n: int) -> tuple[str, str, str]:
@@ -112,16 +124,22 @@ def convolution(data, weight, bias=None, *, kernel, stride, dilate, pad, num_fil
     if tuple(weight.shape) != expected:
         raise OpError(f"operator Convolution: input shape {tuple(data.shape)} needs weight shape "
                       f"{expected}, got {tuple(weight.shape)}")
+    uniform_dtype("Convolution", data, weight=weight, bias=bias)
     stride = _spatial("Convolution", stride, n, 1, "stride")
     dilate = _spatial("Convolution", dilate, n, 1, "dilate")
     pad = _spatial("Convolution", pad, n, 0, "pad")
+    positive("Convolution", "kernel", kernel)
+    positive("Convolution", "stride", stride)
+    positive("Convolution", "dilate", dilate)
+    non_negative("Convolution", "pad", pad)
+    _check_window("Convolution", data.shape[2:], kernel, dilate, pad)
     out = lax.conv_general_dilated(
-        data, weight.astype(data.dtype), window_strides=stride,
+        data, weight, window_strides=stride,
         padding=[(p, p) for p in pad], rhs_dilation=dilate,
         dimension_numbers=_conv_dims(n), feature_group_count=num_group,
     )
     if bias is not None:
-        out = out + bias.astype(out.dtype).reshape((1, -1) + (1,) * n)
+        out = out + bias.reshape((1, -1) + (1,) * n)
     return out
 
 
@@ -192,13 +210,30 @@ def deconvolution(data, weight, bias=None, *, kernel, stride, dilate, pad, adj, 
     if tuple(weight.shape) != expected:
         raise OpError(f"operator Deconvolution: input shape {tuple(data.shape)} needs weight "
                       f"shape {expected}, got {tuple(weight.shape)}")
+    uniform_dtype("Deconvolution", data, weight=weight, bias=bias)
     attrs = {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "adj": adj,
              "target_shape": target_shape}
     stride, dilate, pad, adj = _deconv_geometry(attrs, data.shape[2:])
+    positive("Deconvolution", "kernel", kernel)
+    positive("Deconvolution", "stride", stride)
+    positive("Deconvolution", "dilate", dilate)
+    non_negative("Deconvolution", "pad", pad)
+    non_negative("Deconvolution", "adj (output_padding)", adj)
+    for i in range(n):
+        if adj[i] >= stride[i]:
+            raise OpError(f"operator Deconvolution: adj (output_padding) {tuple(adj)} must be "
+                          f"smaller than stride {tuple(stride)} in every spatial dimension "
+                          f"(dimension {i}: {adj[i]} >= {stride[i]})")
+        size = stride[i] * (data.shape[2 + i] - 1) + dilate[i] * (kernel[i] - 1) + 1 \
+            - 2 * pad[i] + adj[i]
+        if size <= 0:
+            raise OpError(f"operator Deconvolution: pad {tuple(pad)} is too large for input "
+                          f"{tuple(data.shape)} and kernel {tuple(kernel)}: the output would "
+                          f"be {size} wide in spatial dimension {i}")
     g = num_group
     # (C_in, F/g, *k) -> (F, C_in/g, *k), flipped spatially: a plain convolution of the
     # stride-dilated input computes the transposed one.
-    w = weight.astype(data.dtype).reshape((g, c_in // g, num_filter // g) + tuple(kernel))
+    w = weight.reshape((g, c_in // g, num_filter // g) + tuple(kernel))
     w = jnp.swapaxes(w, 1, 2).reshape((num_filter, c_in // g) + tuple(kernel))
     w = jnp.flip(w, axis=tuple(range(2, 2 + n)))
     padding = []
@@ -210,7 +245,7 @@ def deconvolution(data, weight, bias=None, *, kernel, stride, dilate, pad, adj, 
         rhs_dilation=dilate, dimension_numbers=_conv_dims(n), feature_group_count=g,
     )
     if bias is not None:
-        out = out + bias.astype(out.dtype).reshape((1, -1) + (1,) * n)
+        out = out + bias.reshape((1, -1) + (1,) * n)
     return out
 
 
@@ -277,6 +312,14 @@ def pooling(data, *, kernel, pool_type, global_pool, cudnn_off, pooling_conventi
         kernel = _spatial("Pooling", kernel, n, 1, "kernel")
         stride = _spatial("Pooling", stride, n, 1, "stride")
         pad = _spatial("Pooling", pad, n, 0, "pad")
+        positive("Pooling", "kernel", kernel)
+        positive("Pooling", "stride", stride)
+        non_negative("Pooling", "pad", pad)
+        for i, (d, k, p) in enumerate(zip(spatial, kernel, pad)):
+            if k > d + 2 * p:
+                raise OpError(f"operator Pooling: kernel {tuple(kernel)} exceeds the input "
+                              f"{tuple(spatial)} padded by {tuple(pad)}: spatial dimension {i} "
+                              f"is {d + 2 * p} wide after padding")
         convention = pooling_convention
         if convention == "same" and (n != 1 or any(pad)):
             raise OpError("operator Pooling: pooling_convention='same' supports only 1-D "

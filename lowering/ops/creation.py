@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from ..attrs import BOOL, DTYPE, FLOAT, INT, OPT_FLOAT, SHAPE, STR, Attr
-from ..registry import register
+from ..registry import OpError, register
 
 _FILL_ATTRS = {"shape": Attr(SHAPE, ()), "dtype": Attr(DTYPE, "float32"), "ctx": Attr(STR, "")}
 
@@ -115,6 +115,18 @@ def linspace(start, stop, num, endpoint, ctx, dtype):
 _RANDOM_ATTRS = {"shape": Attr(SHAPE, ()), "dtype": Attr(DTYPE, "float32"), "ctx": Attr(STR, "")}
 
 
+def _uniform_attrs(attrs):
+    if not attrs["high"] >= attrs["low"]:
+        raise OpError(f"operator _random_uniform: low must be less than or equal to high, got "
+                      f"low={attrs['low']}, high={attrs['high']}")
+
+
+def _normal_attrs(attrs):
+    if not attrs["scale"] > 0:
+        raise OpError(f"operator _random_normal: scale={attrs['scale']} must be positive "
+                      "(the standard deviation; MXNet refuses 0 as well)")
+
+
 @register(
     "_random_uniform",
     inputs=(),
@@ -122,6 +134,7 @@ _RANDOM_ATTRS = {"shape": Attr(SHAPE, ()), "dtype": Attr(DTYPE, "float32"), "ctx
     aliases=("random_uniform", "uniform"),
     needs_rng=True,
     differentiable=False,
+    check_attrs=_uniform_attrs,
 )
 def random_uniform(low, high, shape, dtype, ctx, key):
     """Uniform draws on ``[low, high)``."""
@@ -136,6 +149,7 @@ def random_uniform(low, high, shape, dtype, ctx, key):
     aliases=("random_normal", "normal"),
     needs_rng=True,
     differentiable=False,
+    check_attrs=_normal_attrs,
 )
 def random_normal(loc, scale, shape, dtype, ctx, key):
     """Gaussian draws with mean ``loc`` and standard deviation ``scale``."""

@@ -2,19 +2,42 @@
 
 MXNet semantics kept here: ``take`` and ``pick`` clip out-of-range indices by
 default (``mode='clip'``; ``'wrap'`` wraps), and accept float indices;
+``take(mode='raise')``, ``gather_nd`` and ``x[int_array]`` refuse them (see
+``_raise_on_bad_indices`` for how a compiled graph does that);
 ``where``'s condition has the shape of ``x`` or is 1-D over the first axis;
 index outputs (``topk``, ``argsort``) are float32 unless ``dtype`` says otherwise.
 """
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from ..attrs import BOOL, DTYPE, FLOAT, INT, OPT_INT, SHAPE, STR, Attr, Kind
 from ..registry import OpError, register
+from .checks import axis_index, index_bounds
 
 _MODES = ("clip", "wrap", "raise")
+
+
+def _raise_on_bad_indices(indices, size, axis, op):
+    """Make the running program fail when ``indices`` leave ``[0, size)``.
+
+    Index values are data: an eager call checks them before it runs (the op's
+    ``check_values``), but a compiled graph only sees them at run time. There a
+    host callback raises (JAX reports it as a runtime error whose text ends with
+    the message); it costs a device-to-host copy of the indices, so it is used
+    only where the caller asked for raising (``take(mode='raise')``). A graph
+    holding it cannot be exported to StableHLO.
+    """
+
+    def check(idx):
+        index_bounds(f"operator {op}: ", idx, size, axis, allow_negative=False,
+                     error=OpError)
+
+    jax.debug.callback(check, indices)
 
 
 def _index_array(indices, size, mode):
@@ -25,14 +48,27 @@ def _index_array(indices, size, mode):
     return jnp.clip(idx, 0, size - 1)
 
 
+def _take_values(attrs, arrays):
+    a, indices = arrays
+    if attrs["mode"] == "raise" and -a.ndim <= attrs["axis"] < a.ndim:
+        axis = attrs["axis"] % a.ndim
+        index_bounds("operator take: ", indices, a.shape[axis], axis, allow_negative=False,
+                     error=OpError)
+
+
 @register(
     "take",
     inputs=("a", "indices"),
     attrs={"axis": Attr(INT, 0), "mode": Attr(STR, "clip", _MODES)},
+    check_values=_take_values,
 )
 def take(a, indices, axis, mode):
-    """Gather slices of ``a`` along ``axis`` at ``indices`` (out-of-range clipped or wrapped)."""
-    axis = axis % a.ndim
+    """Gather slices of ``a`` along ``axis`` at ``indices``: out-of-range ones clipped
+    (``'clip'``) or wrapped (``'wrap'``); ``'raise'`` refuses any outside
+    ``[0, a.shape[axis])``, negative ones included, as MXNet 1.9 does."""
+    axis = axis_index("take", axis, a.ndim)
+    if mode == "raise":
+        _raise_on_bad_indices(indices, a.shape[axis], axis, "take")
     idx = _index_array(indices, a.shape[axis], mode)
     return jnp.take(a, idx, axis=axis)
 
@@ -43,15 +79,16 @@ def take(a, indices, axis, mode):
     attrs={
         "axis": Attr(OPT_INT, -1),
         "keepdims": Attr(BOOL, False),
-        "mode": Attr(STR, "clip", _MODES),
+        "mode": Attr(STR, "clip", ("clip", "wrap")),
     },
 )
 def pick(data, index, axis, keepdims, mode):
-    """One element per position along ``axis``: ``out[i, j] = data[i, index[i, j], j]``."""
+    """One element per position along ``axis``: ``out[i, j] = data[i, index[i, j], j]``;
+    out-of-range indices are clipped or wrapped (MXNet's pick has no ``'raise'``)."""
     if axis is None:
         data = data.reshape(-1)
         axis = 0
-    axis = axis % data.ndim
+    axis = axis_index("pick", axis, data.ndim)
     expected = data.shape[:axis] + data.shape[axis + 1 :]
     if tuple(index.shape) not in (expected, data.shape[:axis] + (1,) + data.shape[axis + 1 :]):
         raise OpError(
@@ -61,6 +98,12 @@ def pick(data, index, axis, keepdims, mode):
     idx = _index_array(index.reshape(expected), data.shape[axis], mode)
     out = jnp.take_along_axis(data, jnp.expand_dims(idx, axis), axis=axis)
     return out if keepdims else jnp.squeeze(out, axis=axis)
+
+
+def _one_hot_attrs(attrs):
+    if attrs["depth"] < 0:
+        raise OpError(f"operator one_hot: depth={attrs['depth']} must be a non-negative "
+                      "integer")
 
 
 @register(
@@ -73,6 +116,7 @@ def pick(data, index, axis, keepdims, mode):
         "dtype": Attr(DTYPE, "float32"),
     },
     differentiable=False,
+    check_attrs=_one_hot_attrs,
 )
 def one_hot(indices, depth, on_value, off_value, dtype):
     """One-hot rows of length ``depth``; out-of-range indices give all ``off_value``."""
@@ -90,20 +134,34 @@ def batch_take(a, indices):
     return jnp.take_along_axis(rows, idx[:, None], axis=1).reshape(indices.shape)
 
 
-def _nd_index(indices, shape):
+def _nd_index(op, indices, shape):
     if indices.ndim < 1 or indices.shape[0] > len(shape):
         raise OpError(
-            f"indices of shape {tuple(indices.shape)} need a first axis of at most {len(shape)} "
-            f"(the rank of shape {tuple(shape)})"
+            f"operator {op}: indices of shape {tuple(indices.shape)} need a first axis of at "
+            f"most {len(shape)} (the rank of shape {tuple(shape)})"
         )
     return tuple(indices[i].astype(jnp.int32) for i in range(indices.shape[0]))
 
 
-@register("gather_nd", inputs=("data", "indices"))
+def _gather_nd_values(attrs, arrays):
+    data, indices = arrays
+    if indices.ndim < 1 or indices.shape[0] > data.ndim:
+        return  # the impl refuses the shapes
+    idx = np.asarray(indices)
+    for i in range(idx.shape[0]):
+        index_bounds("", idx[i], data.shape[i], i, allow_negative=True)
+
+
+@register("gather_nd", inputs=("data", "indices"), check_values=_gather_nd_values)
 def gather_nd(data, indices):
     """``out[y...] = data[indices[0, y...], ..., indices[M-1, y...]]``: ``indices`` of shape
-    ``(M, Y...)`` gives an output of shape ``Y + data.shape[M:]``."""
-    return data[_nd_index(indices, data.shape)]
+    ``(M, Y...)`` gives an output of shape ``Y + data.shape[M:]``.
+
+    Negative indices count from the end. Out-of-range ones raise ``IndexError``
+    in an eager call (as MXNet); in a compiled graph, which cannot see them, they
+    give NaN (the lowest integer for integer data) instead of a clamped element.
+    """
+    return data.at[_nd_index("gather_nd", indices, data.shape)].get(mode="fill")
 
 
 @register("scatter_nd", inputs=("data", "indices"), attrs={"shape": Attr(SHAPE)})
@@ -111,7 +169,7 @@ def scatter_nd(data, indices, shape):
     """Zeros of ``shape`` with ``out[indices[:, y...]] = data[y...]``, the inverse of
     ``gather_nd`` (for repeated indices one of the values is kept)."""
     out = jnp.zeros(shape, data.dtype)
-    return out.at[_nd_index(indices, shape)].set(data)
+    return out.at[_nd_index("scatter_nd", indices, shape)].set(data)
 
 
 @register(
@@ -198,11 +256,18 @@ def _topk_outputs(attrs):
     num_outputs=_topk_outputs,
 )
 def topk(data, axis, k, ret_typ, is_ascend, dtype):
-    """The ``k`` largest (or smallest) entries along ``axis``: values, indices, both or a mask."""
+    """The ``k`` largest (or smallest) entries along ``axis``: values, indices, both or a
+    mask. ``k <= 0`` means all of them; ``k`` above the axis length is refused."""
     if axis is None:
         data = data.reshape(-1)
         axis = 0
-    axis = axis % data.ndim
+    axis = axis_index("topk", axis, data.ndim)
+    n = data.shape[axis]
+    if k > n:
+        raise OpError(f"operator topk: k must be at most {n} (the length of axis {axis} of "
+                      f"shape {tuple(data.shape)}), got k = {k}")
+    if k <= 0:
+        k = n
     moved = jnp.moveaxis(data, axis, -1)
     keyed = moved if is_ascend else -moved
     order = jnp.argsort(keyed, axis=-1, stable=True)[..., :k]
@@ -225,6 +290,7 @@ def sort(data, axis, is_ascend):
     """Sorted copy along ``axis``."""
     if axis is None:
         data, axis = data.reshape(-1), 0
+    axis = axis_index("sort", axis, data.ndim)
     out = jnp.sort(data, axis=axis)
     return out if is_ascend else jnp.flip(out, axis=axis)
 
@@ -242,6 +308,7 @@ def argsort(data, axis, is_ascend, dtype):
     """Indices that sort ``data`` along ``axis`` (float32 by default)."""
     if axis is None:
         data, axis = data.reshape(-1), 0
+    axis = axis_index("argsort", axis, data.ndim)
     keyed = data if is_ascend else -data
     return jnp.argsort(keyed, axis=axis, stable=True).astype(dtype)
 
@@ -377,11 +444,63 @@ def _check_int_index(data, encoded):
             pos += 1
 
 
-@register("_index", inputs=("*data",), attrs={"num_args": Attr(INT), "key": Attr(INDEX_KEY)})
+def _item_axes(encoded, ndim):
+    """The data axis each item of an encoded key indexes (None for ``None``/``...``)."""
+    used = sum(1 for item in encoded if item is not None and item != "...")
+    axes, pos = [], 0
+    for item in encoded:
+        if item is None:
+            axes.append(None)
+        elif item == "...":
+            axes.append(None)
+            pos += max(ndim - used, 0)
+        else:
+            axes.append(pos)
+            pos += 1
+    return axes
+
+
+def _check_index_values(shape, encoded, arrays):
+    """numpy's ``IndexError`` for an int or an int-array entry outside its axis."""
+    for item, axis in zip(encoded, _item_axes(encoded, len(shape))):
+        if axis is None:
+            continue
+        size = shape[axis] if axis < len(shape) else 0
+        if isinstance(item, int) and not isinstance(item, bool):
+            index_bounds("", [item], size, axis, allow_negative=True)
+        elif isinstance(item, tuple) and item[0] == "a":
+            idx = np.asarray(arrays[item[1]])
+            if idx.dtype != np.bool_:
+                index_bounds("", idx, size, axis, allow_negative=True)
+
+
+def _index_values(attrs, arrays):
+    _check_index_values(arrays[0].shape, attrs["key"], arrays[1:])
+
+
+def _index_assign_values(attrs, arrays):
+    _check_index_values(arrays[0].shape, attrs["key"], arrays[2:])
+
+
+def _take_index(data, encoded, arrays):
+    """``data[key]``; array entries out of range give NaN (lowest integer) in a
+    compiled graph, where eager calls have already raised ``IndexError``."""
+    key = _decode(encoded, arrays)
+    if any(isinstance(item, tuple) and item[0] == "a" for item in encoded):
+        return data.at[key].get(mode="fill")
+    return data[key]
+
+
+@register(
+    "_index",
+    inputs=("*data",),
+    attrs={"num_args": Attr(INT), "key": Attr(INDEX_KEY)},
+    check_values=_index_values,
+)
 def index(*data, num_args, key):
     """``data[0][key]`` with index arrays ``data[1:]``; a rank-0 result becomes shape (1,)."""
     _check_int_index(data[0], key)
-    out = data[0][_decode(key, data[1:])]
+    out = _take_index(data[0], key, data[1:])
     return out.reshape((1,)) if out.ndim == 0 else out
 
 
@@ -389,6 +508,7 @@ def index(*data, num_args, key):
     "_index_assign",
     inputs=("*data",),
     attrs={"num_args": Attr(INT), "key": Attr(INDEX_KEY)},
+    check_values=_index_assign_values,
 )
 def index_assign(*data, num_args, key):
     """``data[0]`` with ``data[0][key] = data[1]`` (index arrays ``data[2:]``), out of place."""

@@ -15,6 +15,7 @@ from jax import lax
 
 from ..attrs import BOOL, DTYPE, FLOAT, INT, OPT_FLOAT, SHAPE, STR, Attr
 from ..registry import OpError, register
+from .checks import axis_index, uniform_dtype
 
 # ---------------------------------------------------------------------------
 # dense
@@ -53,6 +54,7 @@ def fully_connected(data, weight, bias=None, *, num_hidden, no_bias, flatten):
     With ``flatten=True`` the input is reshaped to ``(batch, -1)`` first;
     otherwise the product runs over the last axis and keeps the leading ones.
     """
+    uniform_dtype("FullyConnected", data, weight=weight, bias=bias)
     x = data.reshape(data.shape[0], -1) if flatten else data
     if weight.shape != (num_hidden, x.shape[-1]):
         raise OpError(
@@ -394,6 +396,7 @@ _SOFTMAX_ATTRS = {
 
 def _softmax_family(name, sign, log):
     def op(data, length=None, *, axis, temperature, dtype, use_length):
+        axis_index(name, axis, data.ndim)
         x = data if dtype in (None, "None") else data.astype(dtype)
         if temperature is not None and temperature != 1.0:
             x = x / temperature
@@ -433,6 +436,12 @@ def softmax_cross_entropy(data, label):
     return -jnp.sum(picked).reshape((1,))
 
 
+def _dropout_attrs(attrs):
+    if not 0 <= attrs["p"] <= 1:
+        raise OpError(f"operator Dropout: p={attrs['p']} exceeds the bound [0, 1] (the "
+                      "fraction of the input dropped)")
+
+
 @register(
     "Dropout",
     attrs={
@@ -444,17 +453,21 @@ def softmax_cross_entropy(data, label):
     needs_rng=True,
     needs_training=True,
     json_outputs=2,
+    check_attrs=_dropout_attrs,
 )
 def dropout(data, p, mode, axes, cudnn_off, key, training):
     """Zero each unit with probability ``p`` and scale the rest by ``1/(1-p)``.
 
     Identity unless training (or ``mode='always'``). ``axes`` share one mask
-    value along those axes (variational dropout).
+    value along those axes (variational dropout). ``p`` must lie in ``[0, 1]``;
+    ``p = 1`` is accepted where it is the identity, but refused where it would
+    drop (MXNet 1.9 then returns NaN, ``0 * 1/(1-p)``).
     """
     if not (training or mode == "always") or p == 0:
         return data
     if p >= 1:
-        return jnp.zeros_like(data)
+        raise OpError(f"operator Dropout: p={p} drops every unit (the kept ones would be "
+                      "scaled by 1/(1-p) = inf); use p < 1")
     mask_shape = tuple(1 if i in {a % data.ndim for a in axes} else d
                        for i, d in enumerate(data.shape))
     keep = jax.random.bernoulli(key, 1.0 - p, mask_shape)

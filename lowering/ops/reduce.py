@@ -127,17 +127,41 @@ for _name, (_fn, _aliases) in _REDUCERS.items():
     },
 )
 def norm(data, ord, axis, out_dtype, keepdims):
-    """L1 or L2 norm over ``axis`` (all axes -> shape (1,)); ``out_dtype`` casts the result."""
+    """L1 or L2 norm over ``axis`` (all axes -> shape (1,)); ``out_dtype`` casts the result.
+
+    The L2 norm is ``m * sqrt(sum((x / m)^2))`` with ``m = max|x|`` (MXNet's
+    scaled ``nrm2`` reducer), so it overflows only when the norm itself does
+    (float32 values of 1e30 give 1.41e30, not inf), and float16 input is
+    reduced in float32 and cast back. Integer input gives the exactly rounded
+    norm in its dtype (MXNet's integer scaling truncates: ``norm([3, 4])`` is 4
+    there).
+    """
     axes = normalize_axes("norm", axis, data.ndim)
     if out_dtype not in (None, "None"):
         data = data.astype(out_dtype)
     if ord == 1:
         out = jnp.sum(jnp.abs(data), axis=axes, keepdims=keepdims)
     elif ord == 2:
-        out = jnp.sqrt(jnp.sum(data * data, axis=axes, keepdims=keepdims))
+        out = _l2_norm(data, axes, keepdims)
     else:
         raise OpError(f"operator norm: ord={ord} is not supported (MXNet supports 1 and 2)")
     return _finish(out, keepdims)
+
+
+def _l2_norm(data, axes, keepdims):
+    cdt = jnp.promote_types(data.dtype, jnp.float32)
+    a = jnp.abs(data.astype(cdt))
+    if a.size == 0:
+        return jnp.zeros(jnp.sum(a, axis=axes, keepdims=keepdims).shape, data.dtype)
+    m = lax.stop_gradient(jnp.max(a, axis=axes, keepdims=True))
+    scale = jnp.where((m > 0) & jnp.isfinite(m), m, jnp.ones_like(m))
+    out = jnp.sqrt(jnp.sum(jnp.square(a / scale), axis=axes, keepdims=True)) * scale
+    out = jnp.where(jnp.isinf(m), m, out)  # an infinite entry: inf, not inf/inf = nan
+    if not keepdims:
+        out = jnp.squeeze(out, axis=axes)
+    if jnp.issubdtype(data.dtype, jnp.integer):
+        out = jnp.round(out)
+    return out.astype(data.dtype)
 
 
 @register(

@@ -17,6 +17,7 @@ from jax import lax
 
 from ..attrs import BOOL, FLOAT, INT, OPT_FLOAT, OPT_INT, REQUIRED, STR, Attr
 from ..registry import OpError, register
+from .checks import uniform_dtype
 
 _GATES = {"rnn_relu": 1, "rnn_tanh": 1, "lstm": 4, "gru": 3}
 
@@ -170,6 +171,12 @@ def rnn(data, parameters, state, *rest, state_size, num_layers, bidirectional, m
     rest = list(rest)
     state_cell = rest.pop(0) if mode == "lstm" else None
     seq_len = rest.pop(0) if use_sequence_length else None
+    # A zero-size state is a placeholder for zeros (built in the data's dtype).
+    uniform_dtype("RNN", data, parameters=parameters,
+                  state=state if state is not None and state.size else None,
+                  state_cell=state_cell if state_cell is not None and state_cell.size else None)
+    if data.ndim != 3:
+        raise OpError(f"operator RNN: data must be 3-D (T, N, C), got shape {tuple(data.shape)}")
     t_len, batch, in_size = data.shape
     dirs = 2 if bidirectional else 1
     h = state_size
@@ -184,7 +191,7 @@ def rnn(data, parameters, state, *rest, state_size, num_layers, bidirectional, m
 
     state = fill(state)
     cell = fill(state_cell) if mode == "lstm" else jnp.zeros(full, data.dtype)
-    weights = _unpack(parameters.astype(data.dtype), mode, num_layers, dirs, h, in_size)
+    weights = _unpack(parameters, mode, num_layers, dirs, h, in_size)
     keep = None
     if seq_len is not None:
         steps = jnp.arange(t_len)[:, None, None]

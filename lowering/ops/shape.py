@@ -329,9 +329,31 @@ def slice_(data, begin, end, step):
     attrs={"axis": Attr(INT), "begin": Attr(INT), "end": Attr(OPT_INT, None)},
 )
 def slice_axis(data, axis, begin, end):
-    """``data`` sliced ``begin:end`` along ``axis`` (``end=None`` -> to the end)."""
+    """``data`` sliced ``begin:end`` along ``axis`` (``end=None`` -> to the end).
+
+    Negative ``begin``/``end`` count from the end of the axis. As in MXNet the
+    slice must be non-empty and inside the axis: ``0 <= begin < end <= size``
+    after that, else the call is refused.
+    """
+    if not -data.ndim <= axis < data.ndim:
+        raise OpError(f"operator slice_axis: axis {axis} is out of range for input of shape "
+                      f"{tuple(data.shape)} (must be in [{-data.ndim}, {data.ndim - 1}])")
+    axis %= data.ndim
+    size = data.shape[axis]
+    b = begin + size if begin < 0 else begin
+    e = size if end is None else (end + size if end < 0 else end)
+    if b < 0:
+        raise OpError(f"operator slice_axis: invalid begin={begin} for axis {axis} of size "
+                      f"{size} (shape {tuple(data.shape)})")
+    if e > size or e < 0:
+        raise OpError(f"operator slice_axis: invalid end={end} for axis {axis} of size {size} "
+                      f"(shape {tuple(data.shape)})")
+    if not b < e:
+        raise OpError(f"operator slice_axis: invalid begin, end: begin={begin}, end={end} "
+                      f"give an empty slice of axis {axis} of size {size} "
+                      f"(shape {tuple(data.shape)})")
     index = [slice(None)] * data.ndim
-    index[axis] = slice(begin, end)
+    index[axis] = slice(b, e)
     return data[tuple(index)]
 
 
