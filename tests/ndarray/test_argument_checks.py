@@ -374,3 +374,46 @@ def test_random_normal_refuses_a_scale_that_is_not_positive(hybridize, scale):
 
 def test_random_uniform_accepts_low_equal_to_high():
     np.testing.assert_array_equal(nd.random.uniform(1, 1, shape=(3,)).asnumpy(), [1, 1, 1])
+
+
+# -------------------------------------------------------------------- norm
+# Expected values printed by MXNet 1.9.1 for the same inputs.
+NORM_CASES = [
+    ([1e30, 1e30], "float32", {}, [1.4142135e30]),
+    ([[1e30, 1e30], [3, 4]], "float32", {"axis": 1}, [1.4142135e30, 5.0]),
+    ([1e-30, 1e-30], "float32", {}, [1.4142136e-30]),
+    ([1e-4, 1e-4], "float16", {}, [0.0001415]),
+    ([30000, 40000], "float16", {}, [49984.0]),
+    ([60000, 60000], "float16", {}, [np.inf]),
+    ([0, 0, 0], "float32", {}, [0.0]),
+    ([np.inf, 1], "float32", {}, [np.inf]),
+    ([np.nan, 1], "float32", {}, [np.nan]),
+]
+
+
+@MODES
+@pytest.mark.parametrize("values,dtype,kw,expected", NORM_CASES)
+def test_l2_norm_overflows_only_where_the_norm_does(hybridize, values, dtype, kw, expected):
+    out = _run(lambda F, x: F.norm(x, **kw), (nd.array(values, dtype=dtype),), hybridize)
+    assert np.dtype(out.dtype) == np.dtype(dtype)
+    np.testing.assert_allclose(out.asnumpy().astype(np.float64), expected, rtol=1e-3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_l2_norm_matches_the_plain_formula_and_its_gradient(seed):
+    a = np.random.RandomState(seed).standard_normal((3, 5)).astype(np.float32)
+    x = nd.array(a)
+    x.attach_grad()
+    with mx.autograd.record():
+        y = nd.norm(x, axis=1)
+    y.backward()
+    ref = np.sqrt((a.astype(np.float64) ** 2).sum(axis=1))
+    np.testing.assert_allclose(y.asnumpy(), ref, rtol=1e-6)
+    np.testing.assert_allclose(x.grad.asnumpy(), a / ref[:, None], rtol=1e-5)
+    big = nd.array(a * 1e30)
+    big.attach_grad()
+    with mx.autograd.record():
+        z = nd.norm(big, axis=1)
+    z.backward()
+    np.testing.assert_allclose(z.asnumpy() / 1e30, ref, rtol=1e-5)
+    np.testing.assert_allclose(big.grad.asnumpy(), a / ref[:, None], rtol=1e-5)

@@ -162,5 +162,5 @@ def test_out_of_range_index_raises() -> None:
         x[3]
     with pytest.raises(IndexError):
         nd.zeros((3,))[-4]
-    with pytest.raises(mx.MXNetError, match="out of bounds"):
+    with pytest.raises(IndexError, match="out of bounds"):  # MXNet 1.9: IndexError too
         x[0, 5]
