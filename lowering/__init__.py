@@ -2,16 +2,12 @@
 
 ``lowering`` knows graphs, ops and arrays; it never imports ``hybrid``.
 
-MXNet has real float64 and int64 arrays, so 64-bit types are enabled in JAX
-(without it JAX silently turns them into 32-bit ones). Float32 computations are
-unaffected.
+MXNet has real float64 and int64 arrays, which JAX keeps only with 64-bit types
+on. hybrid turns them on only around its own calls into JAX (:mod:`lowering.x64`),
+never for the whole process: other JAX code in the process is unaffected.
 """
 
-import jax
+from . import registry, x64
+from .registry import OpDef, OpError, get, names, register
 
-jax.config.update("jax_enable_x64", True)
-
-from . import registry  # noqa: E402
-from .registry import OpDef, OpError, get, names, register  # noqa: E402
-
-__all__ = ["OpDef", "OpError", "get", "names", "register", "registry"]
+__all__ = ["OpDef", "OpError", "get", "names", "register", "registry", "x64"]
