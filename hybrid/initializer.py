@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from lowering import x64
+
 __all__ = [
     "InitDesc",
     "Initializer",
@@ -193,6 +195,7 @@ class Initializer:
         """
         return json.dumps([self.__class__.__name__.lower(), self._kwargs])
 
+    @x64.scoped
     def __call__(self, desc: Any, arr: Any) -> None:
         """Initialize ``arr`` in place according to ``desc``.
 

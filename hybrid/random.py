@@ -12,6 +12,8 @@ import threading
 import jax
 import numpy as np
 
+from lowering import x64
+
 _state = threading.local()
 
 
@@ -21,6 +23,7 @@ def _key_state() -> list:
     return _state.key
 
 
+@x64.scoped
 def seed(seed_state: int, ctx: object = "all") -> None:
     """Seed the global generator (``ctx`` is accepted for MXNet compatibility)."""
     state = _key_state()
@@ -29,6 +32,7 @@ def seed(seed_state: int, ctx: object = "all") -> None:
     np.random.seed(int(seed_state) % (2**32))
 
 
+@x64.scoped
 def next_key() -> jax.Array:
     """A fresh PRNG key, derived from the global key without reusing it."""
     state = _key_state()

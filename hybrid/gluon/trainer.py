@@ -32,6 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lowering import x64
+
 from .. import optimizer as _opt
 from ..ndarray.ndarray import NDArray
 from .parameter import Parameter, ParameterDict, _put
@@ -231,6 +233,7 @@ class Trainer:
         """Set the base learning rate (not with a scheduler attached)."""
         self._optimizer.set_learning_rate(lr)
 
+    @x64.scoped
     def step(self, batch_size: float, ignore_stale_grad: bool = False) -> None:
         """One update with ``rescale_grad = rescale / batch_size``: ``allreduce_grads``
         then ``update``. ``ignore_stale_grad`` skips parameters no backward reached."""
@@ -240,6 +243,7 @@ class Trainer:
             self._allreduce_grads()
         self._update(ignore_stale_grad)
 
+    @x64.scoped
     def allreduce_grads(self) -> None:
         """Sum each parameter's gradients over its contexts into every context's gradient
         (nothing to do with one context); not with ``update_on_kvstore``."""
@@ -250,6 +254,7 @@ class Trainer:
                 "Try setting `update_on_kvstore` to False when creating trainer.")
         self._allreduce_grads()
 
+    @x64.scoped
     def update(self, batch_size: float, ignore_stale_grad: bool = False) -> None:
         """Like ``step`` without ``allreduce_grads`` (after calling it yourself)."""
         self._prepare()
@@ -426,6 +431,7 @@ class Trainer:
 
         write_atomic(fname, dumps_states(self._states, self._optimizer))
 
+    @x64.scoped
     def load_states(self, fname: str) -> None:
         """Load states written by ``save_states`` or by MXNet 1.9's ``Trainer.save_states``.
 

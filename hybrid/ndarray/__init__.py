@@ -6,6 +6,7 @@ import jax
 import numpy as np
 
 from lowering import registry as _registry
+from lowering import x64 as _x64
 
 from ..context import Context, current_context
 from ..op_functions import make_function as _make_function
@@ -79,6 +80,7 @@ def _shape(shape) -> tuple:
     return (shape,) if isinstance(shape, int) else tuple(shape)
 
 
+@_x64.scoped
 def _filled(value, shape, ctx, dtype) -> NDArray:
     ctx = ctx or current_context()
     dt = np.dtype(dtype if dtype is not None else np.float32)

@@ -17,11 +17,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lowering import x64
+
 from .. import autograd
 from ..base import MXNetError
 from ..context import Context, current_context
 
 _DEFAULT_DTYPE = np.float32
+_asarray = x64.scoped(jnp.asarray)  # keeps float64/int64 (see lowering.x64)
 
 
 def _np_dtype(dtype: Any) -> np.dtype:
@@ -77,7 +80,7 @@ class NDArray:
     __array_priority__ = 1000.0
 
     def __init__(self, data: Any, ctx: Context | None = None) -> None:
-        self._value = data if isinstance(data, jax.Array) else jnp.asarray(data)
+        self._value = data if isinstance(data, jax.Array) else _asarray(data)
         self._ctx = ctx
         self._grad: NDArray | None = None
         self._grad_req = "null"
@@ -92,6 +95,7 @@ class NDArray:
             return self._base._data[self._index]
         return self._value
 
+    @x64.scoped
     def _set_data(self, value: jax.Array) -> None:
         """Replace the contents (same shape) — the primitive behind every in-place write."""
         if self._base is not None:
@@ -170,6 +174,7 @@ class NDArray:
         """A new array with the same contents (and context)."""
         return _op("_copy")(self)
 
+    @x64.scoped
     def copyto(self, other: NDArray | Context) -> NDArray:
         """Copy into ``other`` (an NDArray of the same shape) or onto a context."""
         if isinstance(other, Context):
@@ -225,6 +230,7 @@ class NDArray:
         return _op("ones_like")(self)
 
     # -------------------------------------------------------------- autograd
+    @x64.scoped
     def attach_grad(self, grad_req: str = "write", stype: str | None = None) -> None:
         """Allocate ``.grad`` and mark this array as a variable for autograd."""
         self._mark_variable(NDArray(jnp.zeros(self.shape, self._data.dtype), ctx=self._ctx),
@@ -300,6 +306,7 @@ class NDArray:
             return True
         return isinstance(key, slice) and key.step in (None, 1)
 
+    @x64.scoped
     def _index_op(self, key: Any) -> NDArray:
         from lowering.ops.indexing import encode_index
 
@@ -308,6 +315,7 @@ class NDArray:
                   for a in arrays]
         return _op("_index")(self, *arrays, key=encoded)
 
+    @x64.scoped
     def __setitem__(self, key: Any, value: Any) -> None:
         from lowering.ops.indexing import encode_index
 
@@ -393,7 +401,7 @@ class NDArray:
         if isinstance(other, numbers.Number) or isinstance(other, np.generic):
             return _op(scalar_op)(self, scalar=other)
         if isinstance(other, (np.ndarray, list, tuple)):
-            other = NDArray(jnp.asarray(np.asarray(other), dtype=self._data.dtype), ctx=self._ctx)
+            other = NDArray(_asarray(np.asarray(other), dtype=self._data.dtype), ctx=self._ctx)
             return _op(array_op)(other, self) if reverse else _op(array_op)(self, other)
         return NotImplemented
 
@@ -423,6 +431,7 @@ class NDArray:
     def __pos__(self): return self
     def __abs__(self): return _op("abs")(self)
 
+    @x64.scoped
     def _inplace(self, symbol: str, compute: Any, other: Any) -> NDArray:
         # MXNet refuses the write whenever recording would need it, so an accepted
         # in-place op is never recorded and the target keeps its graph entry.
@@ -473,7 +482,7 @@ class NDArray:
 
 
 def _rebuild(data: np.ndarray, device_type: str, device_id: int) -> NDArray:
-    return NDArray(jnp.asarray(data), ctx=Context(device_type, device_id))
+    return NDArray(_asarray(data), ctx=Context(device_type, device_id))
 
 
 _OP_CACHE: dict[str, Any] = {}
@@ -525,6 +534,7 @@ def _place(value: jax.Array, ctx: Context) -> jax.Array:
     return jax.device_put(value, device)
 
 
+@x64.scoped
 def array(source: Any, ctx: Context | None = None, dtype: Any = None) -> NDArray:
     """An NDArray from a list, numpy array, scalar or NDArray.
 

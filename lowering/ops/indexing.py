@@ -44,8 +44,8 @@ def _index_array(indices, size, mode):
     # MXNet casts float indices with static_cast (truncation toward zero), then clips or wraps.
     idx = indices.astype(jnp.int32)
     if mode == "wrap":
-        return jnp.mod(idx, size)
-    return jnp.clip(idx, 0, size - 1)
+        return jnp.mod(idx, np.int32(size))
+    return jnp.clip(idx, np.int32(0), np.int32(size - 1))  # no int64 scalars
 
 
 def _take_values(attrs, arrays):

@@ -470,7 +470,10 @@ def dropout(data, p, mode, axes, cudnn_off, key, training):
                       "scaled by 1/(1-p) = inf); use p < 1")
     mask_shape = tuple(1 if i in {a % data.ndim for a in axes} else d
                        for i, d in enumerate(data.shape))
-    keep = jax.random.bernoulli(key, 1.0 - p, mask_shape)
+    # The keep probability in the data's precision (float32 for float16/32): a Python float
+    # would draw float64 uniforms, 64-bit values inside a float32 program.
+    prob = jnp.asarray(1.0 - p, jnp.promote_types(data.dtype, jnp.float32))
+    keep = jax.random.bernoulli(key, prob, mask_shape)
     return jnp.where(keep, data / (1.0 - p), 0).astype(data.dtype)
 
 
