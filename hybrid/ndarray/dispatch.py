@@ -3,11 +3,12 @@
 Each op call is one compiled program, cached by the compile-cache service on
 everything that changes the program: the op, its static attributes, the
 training flag, the differentiated-input mask and the input shapes and dtypes.
-Numeric attributes (``scalar`` of ``x * 2.5``, ``clip``'s bounds, optimizer
-hyper-parameters) are passed as traced operands instead, so a loop over many
-scalar values compiles once; an op whose implementation needs such a value as
-a Python number (it decides a shape or a branch with it) is noticed on its
-first trace and keeps its numbers static from then on.
+Scalar operands (the ``NUMBER`` attributes of the ``*_scalar`` ops: ``x * 2.5``,
+``x + i``) are passed as traced operands instead, so a loop over many scalar
+values compiles once; an op whose implementation needs such a value as a
+Python number is noticed on its first trace and keeps it static from then on.
+Other numeric attributes stay static: an implementation may close over them in
+a custom VJP, where a traced value would escape its trace.
 
 When autograd is recording and some input needs a gradient, the compiled call
 also returns the op's VJP closure (its residuals are outputs of the same call)
@@ -26,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from lowering import x64
-from lowering.attrs import FLOAT, NUMBER, OPT_FLOAT
+from lowering.attrs import NUMBER
 from lowering.compile_cache import CompileCache, avals, key
 from lowering.graph import call_op
 from lowering.registry import OpDef
@@ -38,7 +39,7 @@ from ..base import MXNetError
 EAGER = CompileCache("eager op", maxsize=4096, warn_after=None)
 """Compiled programs of eager op calls (shapes vary legitimately: no retrace warning)."""
 
-_TRACED_KINDS = (FLOAT, OPT_FLOAT, NUMBER)
+_TRACED_KINDS = (NUMBER,)
 _dynamic_names: dict[str, tuple[str, ...]] = {}
 _static_only: set[str] = set()
 

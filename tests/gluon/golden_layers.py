@@ -15,6 +15,7 @@ import numpy as np
 
 import hybrid as mx
 from hybrid import autograd
+from tests.compiled import compiled_somewhere
 from tests.golden_cases import arrays, case
 
 
@@ -59,6 +60,8 @@ def run_case(name: str, hybridize: bool):
     positional = (spec.get("call") or {}).get("positional") or spec["inputs"]
     with autograd.record(train_mode=spec["mode"] == "train"):
         out = block(*[None if key is None else inputs[key] for key in positional])
+    if hybridize:
+        assert compiled_somewhere(block), f"{name}: the hybridized call did not compile"
     grads = {}
     head = spec["head_grads"].get("out")
     if head is not None:

@@ -70,13 +70,14 @@ def test_eager_scalar_ops_compile_once_for_many_scalar_values():
     assert dispatch.EAGER.traces("_mul_scalar") - before <= 1
 
 
-def test_eager_clip_bounds_are_traced_and_exact():
-    x = nd.array(np.linspace(-3, 3, 13).astype(np.float32))
-    before = dispatch.EAGER.traces("clip")
-    for lo in (-1.5, -0.25, -2.0, -1.0):
-        np.testing.assert_array_equal(nd.clip(x, lo, 1.25).asnumpy(),
-                                      np.clip(x.asnumpy(), np.float32(lo), np.float32(1.25)))
-    assert dispatch.EAGER.traces("clip") - before <= 1
+def test_eager_integer_scalars_compile_once_and_stay_exact_on_int_arrays():
+    x = nd.array(np.arange(6).reshape(2, 3), dtype="int32")
+    before = dispatch.EAGER.traces("_plus_scalar")
+    for i in range(20):
+        got = (x + i).asnumpy()
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, np.arange(6).reshape(2, 3) + i)
+    assert dispatch.EAGER.traces("_plus_scalar") - before <= 1
 
 
 def test_an_op_that_needs_concrete_numbers_still_works():

@@ -409,7 +409,13 @@ def _eager(spec):
 def _hybridized(spec):
     block = _OpBlock(spec.fn)
     block.hybridize()
-    return block
+
+    def call(*xs):
+        out = block(*xs)
+        assert block.num_compilations > 0, "the hybridized call did not compile"
+        return out
+
+    return call
 
 
 def _close(actual, expected, rtol, atol, what):

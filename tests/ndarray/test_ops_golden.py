@@ -55,7 +55,13 @@ class _CaseBlock(gluon.HybridBlock):
 def _hybrid_call(entry: dict, keys: list):
     block = _CaseBlock(entry["api"], entry["kwargs"], [k is None for k in keys])
     block.hybridize()
-    return lambda *inputs: block(*[x for x in inputs if x is not None])
+
+    def call(*inputs):
+        out = block(*[x for x in inputs if x is not None])
+        assert block.num_compilations > 0, f"{entry['name']}: the hybridized call did not compile"
+        return out
+
+    return call
 
 
 def _run_case(entry: dict, hybridize: bool = False):
