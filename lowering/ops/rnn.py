@@ -217,8 +217,8 @@ def rnn(data, parameters, state, *rest, state_size, num_layers, bidirectional, m
         x = outs[0] if dirs == 1 else jnp.concatenate(outs, axis=-1)
         if training and p > 0 and layer < num_layers - 1:
             key, sub = jax.random.split(key)
-            keep = jnp.asarray(1.0 - p, jnp.promote_types(x.dtype, jnp.float32))  # not float64
-            mask = jax.random.bernoulli(sub, keep, x.shape)
+            prob = jnp.asarray(1.0 - p, jnp.promote_types(x.dtype, jnp.float32))  # not float64
+            mask = jax.random.bernoulli(sub, prob, x.shape)
             x = jnp.where(mask, x / (1.0 - p), 0).astype(x.dtype)
     if not state_outputs:
         return x
