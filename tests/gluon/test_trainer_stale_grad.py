@@ -29,7 +29,8 @@ def _net(ctx=None, **trainer_kwargs):
     return net, trainer
 
 
-def _backward(net, ctxs=(mx.cpu(0),), block=None):
+def _backward(net, ctxs=None, block=None):
+    ctxs = ctxs or [mx.cpu(0)]
     xs = gluon.utils.split_and_load(nd.ones((2 * len(ctxs), 2)), list(ctxs))
     with autograd.record():
         losses = [(block or net)(x).sum() for x in xs]
