@@ -227,6 +227,12 @@ def infer(
                 f"{node.op.name} node {node.name!r} failed on inputs {shapes_text}: {err}"
             ) from err
         out[node.uid] = list(result)
+        from .symbol_json import check_tensor_size  # noqa: PLC0415 - it imports this module
+
+        for what, struct in [*zip(node.input_names(), args), *enumerate(out[node.uid])]:
+            check_tensor_size(struct.shape, f"{node.op.name} node {node.name!r}: "
+                              f"{'output' if isinstance(what, int) else 'input'} {what}",
+                              GraphShapeError)
     return out
 
 

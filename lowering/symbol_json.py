@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import registry
-from .graph import Entry, Node, topo_order, variable
+from .graph import Entry, Node, call_node, topo_order, variable
 
 MXNET_VERSION = 10901
 
@@ -163,56 +163,201 @@ def _default_versions(node: Node) -> list[int]:
 
 
 def from_json(text: str) -> list[Entry]:
-    """The heads of the graph in a symbol JSON document (MXNet's or ours)."""
+    """The heads of the graph in a symbol JSON document (MXNet's or ours).
+
+    The whole document is checked before any node is built: its structure
+    (keys, types, input references to earlier nodes only, so no cycles), the
+    limits ``MAX_NODES`` and ``MAX_NODE_INPUTS``, and every size it states
+    (``__shape__`` annotations, ``shape`` attributes, the outputs of ops without
+    inputs such as ``_zeros`` or ``_arange``) against ``MAX_TENSOR_ELEMENTS``.
+    Anything wrong raises ``SymbolJSONError`` naming the node.
+    """
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, RecursionError) as err:
         raise SymbolJSONError(f"not valid JSON: {err}") from None
-    if not isinstance(doc, dict) or "nodes" not in doc or "heads" not in doc:
-        raise SymbolJSONError("a symbol JSON document needs 'nodes' and 'heads'")
+    if not isinstance(doc, dict):
+        raise SymbolJSONError(f"a symbol JSON document is an object, got {type(doc).__name__}")
+    for key in ("nodes", "heads"):
+        if key not in doc:
+            raise SymbolJSONError(f"a symbol JSON document needs 'nodes' and 'heads'; "
+                                  f"'{key}' is missing")
+        if not isinstance(doc[key], list):
+            raise SymbolJSONError(f"'{key}' must be a list, got {type(doc[key]).__name__}")
+    specs = doc["nodes"]
+    if len(specs) > MAX_NODES:
+        raise SymbolJSONError(f"the document has {len(specs)} nodes, more than the limit of "
+                              f"{MAX_NODES} (MAX_NODES)")
+    if not specs:
+        raise SymbolJSONError("the document has no nodes")
     nodes: list[Node] = []
-    for i, spec in enumerate(doc["nodes"]):
+    for i, spec in enumerate(specs):
+        label = f"node {i} ({spec.get('name', '?')!r})" if isinstance(spec, dict) \
+            else f"node {i}"
         try:
             nodes.append(_read_node(i, spec, nodes))
         except (registry.OpError, ValueError, KeyError, TypeError, IndexError) as err:
-            raise SymbolJSONError(
-                f"node {i} ({spec.get('name', '?') if isinstance(spec, dict) else spec!r}): {err}"
-            ) from None
+            raise SymbolJSONError(f"{label}: {err}") from None
+    _check_arg_nodes(doc.get("arg_nodes"), nodes)
     _keep_row_counts(nodes, doc.get("node_row_ptr"))
+    if "attrs" in doc and not isinstance(doc["attrs"], dict):
+        raise SymbolJSONError(f"'attrs' must be an object, got {type(doc['attrs']).__name__}")
+    if not doc["heads"]:
+        raise SymbolJSONError("'heads' is empty: the document names no output")
     heads = []
     for h in doc["heads"]:
-        if not 0 <= h[0] < len(nodes) or not 0 <= h[1] < nodes[h[0]].num_outputs:
+        try:
+            nid, idx, _ = _entry_ref(h, "head")
+        except ValueError as err:
+            raise SymbolJSONError(str(err)) from None
+        if not 0 <= nid < len(nodes) or not 0 <= idx < nodes[nid].num_outputs:
             raise SymbolJSONError(f"head {h} refers to a missing node output")
-        heads.append(Entry(nodes[h[0]], h[1]))
+        heads.append(Entry(nodes[nid], idx))
     return heads
+
+
+# ---------------------------------------------------------------------------
+# validation of untrusted documents
+
+MAX_NODES = 50_000
+"""Most nodes a document may have (ResNet-152 has ~1,000, BERT-large ~3,000)."""
+MAX_NODE_INPUTS = 16_384
+"""Most inputs one node may have (concat/add_n over thousands of steps still fit)."""
+MAX_TENSOR_ELEMENTS = 2**31 - 2
+"""Most elements one array may have: MXNet 1.9 (built without USE_INT64_TENSOR_SIZE,
+as its releases are) refuses shapes of 2**31 - 1 elements or more."""
+MAX_NDIM = 32
+"""Most dimensions a declared shape may have."""
+
+
+def check_tensor_size(shape: Sequence[int], what: str,
+                      error: type[Exception] = SymbolJSONError) -> None:
+    """Raise ``error`` if ``shape`` has more than ``MAX_TENSOR_ELEMENTS`` elements
+    (unknown dims, 0 or -1, count as 1). ``what`` names the array."""
+    count = 1
+    for dim in shape:
+        if dim > 1:
+            count *= dim
+    if count > MAX_TENSOR_ELEMENTS:
+        raise error(
+            f"{what} has shape {tuple(shape)}: {count} elements, more than the "
+            f"{MAX_TENSOR_ELEMENTS} (2^31 - 2) an array may have (MXNet 1.9 refuses tensors "
+            "larger than 2^31 elements)")
+
+
+def _entry_ref(ref: Any, what: str) -> tuple[int, int, int]:
+    """``(node, output, version)`` of one ``[nid, index(, version)]`` reference."""
+    if not isinstance(ref, list) or len(ref) not in (2, 3) \
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in ref):
+        raise ValueError(f"{what} {ref!r} is not a [node, output, version] list of integers")
+    return ref[0], ref[1], ref[2] if len(ref) > 2 else 0
+
+
+def _check_arg_nodes(arg_nodes: Any, nodes: list[Node]) -> None:
+    if arg_nodes is None:
+        return
+    if not isinstance(arg_nodes, list):
+        raise SymbolJSONError(f"'arg_nodes' must be a list, got {type(arg_nodes).__name__}")
+    for nid in arg_nodes:
+        if not isinstance(nid, int) or isinstance(nid, bool) or not 0 <= nid < len(nodes):
+            raise SymbolJSONError(f"'arg_nodes' entry {nid!r} is not a node index "
+                                  f"(0..{len(nodes) - 1})")
+        if not nodes[nid].is_variable:
+            raise SymbolJSONError(f"'arg_nodes' entry {nid} is {nodes[nid].op.name} node "
+                                  f"{nodes[nid].name!r}, not a variable")
+
+
+def _check_declared_shape(attrs: dict[str, str]) -> None:
+    text = attrs.get("__shape__")
+    if text is None:
+        return
+    from .attrs import SHAPE, AttrError
+
+    try:
+        shape = SHAPE.parse(text)
+    except (AttrError, ValueError, TypeError) as err:
+        raise ValueError(f"__shape__={text!r} is not a shape ({err})") from None
+    if len(shape) > MAX_NDIM:
+        raise ValueError(f"__shape__={text!r} has {len(shape)} dimensions, more than "
+                         f"{MAX_NDIM} (MAX_NDIM)")
+    if any(d < -1 for d in shape):
+        raise ValueError(f"__shape__={text!r} has a dimension below -1")
+    check_tensor_size(shape, "__shape__")
+
+
+def _check_source_output(node: Node) -> None:
+    """The outputs of an op without inputs (``_zeros``, ``_arange``...) must fit."""
+    import jax
+
+    try:
+        outs = jax.eval_shape(
+            lambda: call_node(node, (), key=jax.random.key(0), training=False)[0])
+    except Exception:  # noqa: BLE001 - not a size problem; reported when the graph runs
+        return
+    for k, out in enumerate(outs):
+        check_tensor_size(out.shape, f"output {k}")
+
+
+# ---------------------------------------------------------------------------
 
 
 def _keep_row_counts(nodes: list[Node], row_ptr: Any) -> None:
     """Remember each op node's row count from ``node_row_ptr`` when it differs from ours
     (ops with hidden outputs), so the file is written back unchanged."""
-    if not isinstance(row_ptr, list) or len(row_ptr) != len(nodes) + 1:
+    if row_ptr is None:
         return
+    if not isinstance(row_ptr, list) or len(row_ptr) != len(nodes) + 1 \
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in row_ptr) \
+            or row_ptr[0] != 0 or any(b < a for a, b in zip(row_ptr, row_ptr[1:])):
+        raise SymbolJSONError(
+            f"'node_row_ptr' must be {len(nodes) + 1} non-decreasing integers starting at 0 "
+            f"(one more than the {len(nodes)} nodes)")
     for node, start, stop in zip(nodes, row_ptr, row_ptr[1:]):
-        if isinstance(start, int) and isinstance(stop, int) and node.op is not None \
-                and stop - start >= node.num_outputs and stop - start != node.json_output_count():
+        if node.op is not None and stop - start >= node.num_outputs \
+                and stop - start != node.json_output_count():
             node.json_outputs = stop - start
 
 
-def _read_node(i: int, spec: dict[str, Any], nodes: list[Node]) -> Node:
-    attrs = dict(spec.get("attrs", spec.get("attr", spec.get("param", {}))) or {})
+def _read_node(i: int, spec: Any, nodes: list[Node]) -> Node:
+    if not isinstance(spec, dict):
+        raise TypeError(f"a node is an object, got {type(spec).__name__}")
+    for key in ("op", "name"):
+        if key not in spec:
+            raise KeyError(f"the node has no '{key}'")
+        if not isinstance(spec[key], str):
+            raise TypeError(f"'{key}' must be a string, got {spec[key]!r}")
+    raw_attrs = spec.get("attrs", spec.get("attr", spec.get("param", {})))
+    if raw_attrs is None:
+        raw_attrs = {}
+    if not isinstance(raw_attrs, dict):
+        raise TypeError(f"'attrs' must be an object of strings, got {type(raw_attrs).__name__}")
+    bad = sorted(k for k, v in raw_attrs.items() if not isinstance(v, str))
+    if bad:
+        raise TypeError(f"attribute values must be strings, as MXNet writes them; {bad} are not")
+    attrs = dict(raw_attrs)
+    refs = spec.get("inputs", [])
+    if not isinstance(refs, list):
+        raise TypeError(f"'inputs' must be a list, got {type(refs).__name__}")
+    if len(refs) > MAX_NODE_INPUTS:
+        raise ValueError(f"the node has {len(refs)} inputs, more than the limit of "
+                         f"{MAX_NODE_INPUTS} (MAX_NODE_INPUTS)")
+    _check_declared_shape(attrs)
     inputs = []
     versions = []
-    for ref in spec.get("inputs", []):
-        nid, idx = ref[0], ref[1]
+    for ref in refs:
+        nid, idx, ver = _entry_ref(ref, "input")
         if not 0 <= nid < i:
-            raise ValueError(f"input {ref} refers to node {nid}, not an earlier node")
+            raise ValueError(f"input {ref} refers to node {nid}, not an earlier node (nodes "
+                             "must be in topological order; a cycle cannot be)")
         if not 0 <= idx < nodes[nid].num_outputs:
             raise ValueError(f"input {ref}: node {nid} has {nodes[nid].num_outputs} outputs")
         inputs.append(Entry(nodes[nid], idx))
-        versions.append(ref[2] if len(ref) > 2 else 0)
+        versions.append(ver)
     if spec["op"] == "null":
+        if inputs:
+            raise ValueError(f"variable {spec['name']!r} cannot have inputs")
         node = variable(spec["name"])
-        node.annotations = {k: str(v) for k, v in attrs.items()}
+        node.annotations = attrs
         return node
     op = registry.get(spec["op"])
     op_attrs = {k: v for k, v in attrs.items() if not k.startswith("__")}
@@ -224,6 +369,8 @@ def _read_node(i: int, spec: dict[str, Any], nodes: list[Node]) -> Node:
     if op.variadic and "num_args" not in known:
         known["num_args"] = len(inputs)
     parsed = op.parse_attrs(known)
+    if "shape" in parsed and isinstance(parsed["shape"], tuple):
+        check_tensor_size(parsed["shape"], f"operator {op.name}: attribute shape")
     expected = op.input_names(parsed)
     if len(inputs) != len(expected):
         raise ValueError(f"operator {op.name} takes inputs {expected}, file gives {len(inputs)}")
@@ -232,9 +379,11 @@ def _read_node(i: int, spec: dict[str, Any], nodes: list[Node]) -> Node:
         name=spec["name"],
         attrs=parsed,
         inputs=inputs,
-        annotations={k: str(v) for k, v in attrs.items() if k.startswith("__")},
+        annotations={k: v for k, v in attrs.items() if k.startswith("__")},
         given_attrs=given,
         versions=tuple(versions),
-        attr_text={k: str(known[k]) for k in given},
+        attr_text={k: known[k] for k in given},
     )
+    if not inputs:
+        _check_source_output(node)
     return node

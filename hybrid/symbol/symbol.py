@@ -157,8 +157,10 @@ class Symbol:
         return symbol_json.to_json(self._heads)
 
     def save(self, fname: str | os.PathLike, remove_amp_cast: bool = True) -> None:
-        """Write the symbol JSON to ``fname`` atomically."""
-        _atomic_write_text(fname, self.tojson())
+        """Write the symbol JSON to ``fname`` atomically (see ``lowering.serialization``)."""
+        from lowering.serialization import write_atomic
+
+        write_atomic(fname, self.tojson().encode("utf-8"))
 
     def __repr__(self) -> str:
         if len(self._heads) == 1:
@@ -318,9 +320,3 @@ def load(fname: str | os.PathLike) -> Symbol:
     """A symbol from a ``-symbol.json`` file."""
     with open(fname, encoding="utf-8") as f:
         return load_json(f.read())
-
-
-def _atomic_write_text(fname: str | os.PathLike, text: str) -> None:
-    from lowering.serialization import write_atomic
-
-    write_atomic(fname, text.encode("utf-8"))

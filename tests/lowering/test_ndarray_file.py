@@ -567,17 +567,21 @@ def test_save_into_missing_directory_fails_cleanly(tmp_path):
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and symlinks")
-def test_save_keeps_permissions_and_writes_through_symlinks(tmp_path):
+def test_save_keeps_permissions_and_replaces_symlinks(tmp_path):
+    kept = tmp_path / "kept.params"
+    kept.write_bytes(b"x")
+    os.chmod(kept, 0o640)
+    save(kept, [np.zeros(1, np.float32)])
+    assert os.stat(kept).st_mode & 0o777 == 0o640
     real = tmp_path / "real.params"
     real.write_bytes(b"x")
-    os.chmod(real, 0o640)
     link = tmp_path / "link.params"
     link.symlink_to(real)
     save(link, [np.ones(2, np.float32)])
-    assert link.is_symlink()
-    assert os.stat(real).st_mode & 0o777 == 0o640
-    assert_same_array(load(real)[0], np.ones(2, np.float32))
-    assert sorted(os.listdir(tmp_path)) == ["link.params", "real.params"]
+    assert not link.is_symlink()  # the link is replaced, never written through
+    assert real.read_bytes() == b"x"
+    assert_same_array(load(link)[0], np.ones(2, np.float32))
+    assert sorted(os.listdir(tmp_path)) == ["kept.params", "link.params", "real.params"]
 
 
 def test_load_error_message_names_the_file(tmp_path):
