@@ -46,12 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lowering import registry as _registry
-
-try:
-    from lowering.x64 import scoped as _x64
-except ImportError:  # 64-bit types are on for the whole process
-    def _x64(fn):  # type: ignore[no-redef]
-        return fn
+from lowering.x64 import scoped as _x64
 
 __all__ = ["Optimizer", "Updater", "create", "get_updater", "register"]
 
