@@ -29,7 +29,10 @@ numpy and the data modules only.
   process dies.  Workers ignore SIGINT, so Ctrl-C interrupts only the main process,
   which then shuts the pool down.
 
-Thread workers (``thread_pool=True``) run the same tasks on a thread pool.
+Thread workers (``thread_pool=True``) run the same tasks on daemon threads (as
+MXNet's ``multiprocessing.pool.ThreadPool`` does), so an item that hangs raises
+``multiprocessing.TimeoutError`` after ``timeout`` seconds and never keeps the
+interpreter from exiting.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from __future__ import annotations
 import mmap
 import os
 import pickle
+import queue
 import subprocess
 import sys
 import tempfile
@@ -44,7 +48,7 @@ import threading
 import time
 import weakref
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as _FutureTimeout
 from multiprocessing import TimeoutError as MPTimeoutError
 from multiprocessing.connection import Connection
@@ -588,8 +592,29 @@ class _BytesSink:
 # thread pool
 
 
+def _thread_worker(tasks: queue.SimpleQueue) -> None:
+    while True:
+        item = tasks.get()
+        if item is None:
+            return
+        fut, fn, args = item
+        if not fut.set_running_or_notify_cancel():
+            continue
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
+        del item, fut, fn, args  # drop references to the batch while idle
+
+
 class ThreadPool:
-    """Same interface as :class:`ProcessPool`, on threads (``thread_pool=True``)."""
+    """Same interface as :class:`ProcessPool`, on daemon threads (``thread_pool=True``).
+
+    Daemon threads, unlike ``concurrent.futures``' workers, are not joined at
+    interpreter exit, so a dataset item that never returns cannot hang the exit.
+    """
 
     kind = "thread"
 
@@ -597,8 +622,15 @@ class ThreadPool:
         self.num_workers = num_workers
         self._dataset = dataset
         self._batchify = batchify_fn
-        self._executor = ThreadPoolExecutor(num_workers, thread_name_prefix="hybrid-dataloader")
-        self._futures: dict[tuple, Any] = {}
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=_thread_worker, args=(self._tasks,), daemon=True,
+                             name=f"hybrid-dataloader-{i}")
+            for i in range(num_workers)
+        ]
+        for t in self._threads:
+            t.start()
+        self._futures: dict[tuple, Future] = {}
         self._epoch = 0
         self._closed = False
 
@@ -622,7 +654,9 @@ class ThreadPool:
             self._futures.pop(tag).cancel()
 
     def submit(self, tag: tuple, indices: Any) -> None:
-        self._futures[tag] = self._executor.submit(self._work, list(indices))
+        fut: Future = Future()
+        self._futures[tag] = fut
+        self._tasks.put((fut, self._work, (list(indices),)))
 
     def ready(self, tag: tuple) -> bool:
         f = self._futures.get(tag)
@@ -633,6 +667,7 @@ class ThreadPool:
         try:
             return fut.result(timeout)
         except _FutureTimeout:
+            fut.cancel()
             raise MPTimeoutError(
                 f"Worker timed out after {timeout} seconds. This might be caused by a slow "
                 "transform or dataset: increase `timeout` to allow slower data loading."
@@ -644,7 +679,11 @@ class ThreadPool:
     def shutdown(self) -> None:
         if not self._closed:
             self._closed = True
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            for fut in self._futures.values():
+                fut.cancel()
+            self._futures.clear()
+            for _ in self._threads:
+                self._tasks.put(None)
 
     def __del__(self):
         self.shutdown()

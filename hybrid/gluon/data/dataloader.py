@@ -341,15 +341,10 @@ class DataLoader:
         return self._pool.pids() if self._pool is not None else []
 
     def close(self) -> None:
-        """Stop the worker processes now (they are also stopped when the loader is
-        garbage collected and at interpreter exit)."""
+        """Stop the workers now, even under a live iterator. Without ``close`` they
+        stop once neither the loader nor any of its iterators is referenced (so
+        ``for b in DataLoader(...)`` keeps them for the whole loop), and at exit."""
         self._pending = None
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - never raise from __del__
-            pass
