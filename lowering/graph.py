@@ -17,7 +17,6 @@ import jax
 import numpy as np
 
 from . import x64
-from . import x64
 from .registry import OpDef, OpError
 
 _ids = itertools.count()
@@ -172,7 +171,6 @@ def _shape_of(node: Node) -> tuple[int, ...] | None:
     return None if any(d == 0 for d in shape) else shape
 
 
-@x64.scoped
 @x64.scoped
 def infer(
     heads: Sequence[Entry],

@@ -442,6 +442,17 @@ def _dropout_attrs(attrs):
                       "fraction of the input dropped)")
 
 
+def keep_mask(key, prob: float, shape: tuple, dtype) -> jax.Array:
+    """Bernoulli(``prob``) booleans drawn in ``dtype``'s precision (float32 for 16/32-bit).
+
+    ``jax.random.bernoulli`` with a Python ``prob`` draws float64 uniforms (and passes
+    float64 bounds) under 64-bit mode: 64-bit values inside a float32 program.
+    """
+    dt = jnp.promote_types(dtype, jnp.float32)
+    u = jax.random.uniform(key, shape, dt, jnp.zeros((), dt), jnp.ones((), dt))
+    return u < jnp.asarray(prob, dt)
+
+
 @register(
     "Dropout",
     attrs={
@@ -470,11 +481,8 @@ def dropout(data, p, mode, axes, cudnn_off, key, training):
                       "scaled by 1/(1-p) = inf); use p < 1")
     mask_shape = tuple(1 if i in {a % data.ndim for a in axes} else d
                        for i, d in enumerate(data.shape))
-    # The keep probability in the data's precision (float32 for float16/32): a Python float
-    # would draw float64 uniforms, 64-bit values inside a float32 program.
-    prob = jnp.asarray(1.0 - p, jnp.promote_types(data.dtype, jnp.float32))
-    keep = jax.random.bernoulli(key, prob, mask_shape)
-    return jnp.where(keep, data / (1.0 - p), 0).astype(data.dtype)
+    keep = keep_mask(key, 1.0 - p, mask_shape, data.dtype)
+    return jnp.where(keep, data / (1.0 - p), jnp.zeros((), data.dtype)).astype(data.dtype)
 
 
 @register(

@@ -18,6 +18,7 @@ from jax import lax
 from ..attrs import BOOL, FLOAT, INT, OPT_FLOAT, OPT_INT, REQUIRED, STR, Attr
 from ..registry import OpError, register
 from .checks import uniform_dtype
+from .nn import keep_mask
 
 _GATES = {"rnn_relu": 1, "rnn_tanh": 1, "lstm": 4, "gru": 3}
 
@@ -217,9 +218,8 @@ def rnn(data, parameters, state, *rest, state_size, num_layers, bidirectional, m
         x = outs[0] if dirs == 1 else jnp.concatenate(outs, axis=-1)
         if training and p > 0 and layer < num_layers - 1:
             key, sub = jax.random.split(key)
-            prob = jnp.asarray(1.0 - p, jnp.promote_types(x.dtype, jnp.float32))  # not float64
-            mask = jax.random.bernoulli(sub, prob, x.shape)
-            x = jnp.where(mask, x / (1.0 - p), 0).astype(x.dtype)
+            mask = keep_mask(sub, 1.0 - p, x.shape, x.dtype)
+            x = jnp.where(mask, x / (1.0 - p), jnp.zeros((), x.dtype)).astype(x.dtype)
     if not state_outputs:
         return x
     if mode == "lstm":

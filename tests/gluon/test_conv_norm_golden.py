@@ -124,15 +124,21 @@ def test_deconvolution_is_the_transpose_of_convolution() -> None:
     import jax
     import jax.numpy as jnp
 
+    from lowering import x64
+
     rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.standard_normal((2, 4, 5, 6)), jnp.float64)
-    w = jnp.asarray(rng.standard_normal((4, 3, 3, 2)), jnp.float64)  # (C_in, F/g, kh, kw)
-    attrs = {"kernel": (3, 2), "stride": (2, 1), "pad": (1, 1), "dilate": (2, 1), "num_group": 2}
-    y = _impl("Deconvolution")(x, w, num_filter=6, adj=(1, 0), **attrs)
-    z = jnp.zeros(y.shape, jnp.float64)
-    conv = _impl("Convolution")
-    _, vjp = jax.vjp(lambda a: conv(a, w, num_filter=4, no_bias=True, **attrs), z)
-    np.testing.assert_allclose(np.asarray(y), np.asarray(vjp(x)[0]), rtol=1e-10, atol=1e-10)
+    with x64.scope():  # float64 for a tight comparison, without hybrid's front end
+        x = jnp.asarray(rng.standard_normal((2, 4, 5, 6)), jnp.float64)
+        w = jnp.asarray(rng.standard_normal((4, 3, 3, 2)), jnp.float64)  # (C_in, F/g, kh, kw)
+        attrs = {"kernel": (3, 2), "stride": (2, 1), "pad": (1, 1), "dilate": (2, 1),
+                 "num_group": 2}
+        y = _impl("Deconvolution")(x, w, num_filter=6, adj=(1, 0), **attrs)
+        z = jnp.zeros(y.shape, jnp.float64)
+        conv = _impl("Convolution")
+        _, vjp = jax.vjp(lambda a: conv(a, w, num_filter=4, no_bias=True, **attrs), z)
+        assert y.dtype == jnp.float64
+        np.testing.assert_allclose(np.asarray(y), np.asarray(vjp(x)[0]), rtol=1e-10,
+                                   atol=1e-10)
 
 
 def test_deconvolution_target_shape_sets_pad_and_adj() -> None:
