@@ -8,12 +8,21 @@ through compiled VJP calls (no forward is recomputed) and writes or adds into
 each variable's ``.grad`` according to its ``grad_req``.
 
 A whole hybridized block call is one node, so its backward is one compiled call.
+
+Writes between recording and backward: MXNet's backward reads the buffers as they
+are then, hybrid's residuals hold the values recorded. A node therefore watches
+the arrays its residuals were computed from (``lowering.residuals``); writing one
+of them marks the node, and ``backward`` through a marked node raises rather than
+return a gradient MXNet would not. A plain (no-grad) input of a recorded op counts
+as part of the graph until that graph is freed, so writing it inside ``record()``
+raises as it does in MXNet.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -121,16 +130,57 @@ class TapeNode:
     updates in backward, not in forward.
     """
 
-    __slots__ = ("vjp", "parents", "out_avals", "name", "commit", "seq")
+    __slots__ = ("vjp", "parents", "out_avals", "name", "commit", "seq", "written",
+                 "__weakref__")
 
     def __init__(self, vjp: Any, parents: Sequence[tuple], out_avals: Sequence, name: str,
-                 commit: Any = None):
+                 commit: Any = None, saved: Sequence = ()):
         self.vjp = vjp
         self.parents = list(parents)  # per differentiated input: (TapeNode | Variable, index)
         self.out_avals = list(out_avals)
         self.name = name
         self.commit = commit
         self.seq = next(_node_seq)  # creation order: backward runs in reverse of it, as MXNet's
+        self.written: str | None = None  # what was written after recording, if anything
+        if saved:
+            _watch(self, saved)
+
+    def note_written(self, what: str) -> None:
+        """Called when an array this node saved is overwritten: backward will refuse it."""
+        if self.vjp is not None and self.written is None:
+            self.written = what
+
+
+_PRUNE_AT = 8
+
+
+def _watch(node: TapeNode, arrays: Sequence) -> None:
+    """Register ``node`` on the arrays it read (their root buffers, for views).
+
+    A later write to one of them marks the node (``note_written``), and a write to a
+    plain array inside ``record()`` raises while the node can still be differentiated,
+    as MXNet gives every input of a recorded op a graph entry.
+    """
+    ref = weakref.ref(node)
+    for a in arrays:
+        while a._base is not None:
+            a = a._base
+        watchers = a._saved_by
+        if watchers is None:
+            a._saved_by = [ref]
+            continue
+        if len(watchers) >= _PRUNE_AT:
+            watchers[:] = [w for w in watchers if (n := w()) is not None and n.vjp is not None]
+        watchers.append(ref)
+
+
+def live_watchers(array: Any, own: bool = False) -> list[TapeNode]:
+    """The recorded nodes, not yet freed by a backward, that read ``array``'s buffer
+    (with ``own``: that read this array itself, not a view's base)."""
+    while array._base is not None and not own:
+        array = array._base
+    nodes = [w() for w in array._saved_by or ()]
+    return [n for n in nodes if n is not None and n.vjp is not None]
 
 
 @jax.jit
@@ -198,6 +248,16 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
             raise RuntimeError(
                 f"the graph through {node.name} was already freed by a backward pass; "
                 "call backward(retain_graph=True) to differentiate it again"
+            )
+    for node in nodes:
+        if node.written is not None:
+            from .base import MXNetError
+
+            raise MXNetError(
+                f"backward through {node.name}: {node.written} that it saved for the gradient "
+                "was written after autograd.record() (MXNet's backward would read the new "
+                "contents, which it calls undefined behaviour); write before recording, or "
+                "record the forward again after the write"
             )
     fused = _fused_backward(nodes, heads, entries, head_grads)
     if fused is not None:

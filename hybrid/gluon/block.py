@@ -598,7 +598,7 @@ class HybridBlock(Block):
             commit = _aux_commit(cache.graph, aux_nds, stats) if stats else None
             node = autograd.TapeNode(vjp, parents,
                                      [jax.ShapeDtypeStruct(o.shape, o.dtype) for o in outs],
-                                     self.name, commit)
+                                     self.name, commit, param_nds + flat)
             for i, r in enumerate(results):
                 r._entry = (node, i)
         structure = cache.out_structure

@@ -24,8 +24,10 @@ and refuses (raises ``UserWarning``, as MXNet does) a stale gradient unless
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
+import weakref
 from typing import Any
 
 import jax
@@ -33,6 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lowering import x64
+from lowering.compile_cache import CompileCache
+from lowering.compile_cache import key as cache_key
 
 from .. import optimizer as _opt
 from ..ndarray.ndarray import NDArray
@@ -101,6 +105,11 @@ def _copy_state(state: Any, ctx) -> Any:
     return jax.tree_util.tree_map(leaf, state, is_leaf=lambda a: isinstance(a, NDArray))
 
 
+UPDATES = CompileCache("trainer update", maxsize=256)
+"""Compiled update steps of every Trainer (one per set of updated parameters)."""
+_serial = itertools.count()
+
+
 class Trainer:
     """Updates ``params`` with ``optimizer`` (a name such as ``'sgd'`` or an Optimizer).
 
@@ -147,7 +156,8 @@ class Trainer:
         self._kvstore_params = {"kvstore": kvstore, "update_on_kvstore": update_on_kvstore}
         self._states: dict[int, Any] = {}
         self._ctx_states: list[dict] | None = None
-        self._compiled: dict[tuple, Any] = {}
+        self._owner = f"trainer{next(_serial)}"
+        weakref.finalize(self, UPDATES.drop, self._owner)  # its programs go with it
         self._kv_initialized = False
         self._kvstore: str | None = None
         self._update_on_kvstore: bool | None = None
@@ -392,11 +402,15 @@ class Trainer:
             states[i] = s
 
     def _step_fn(self, indices: tuple[int, ...], donate_weights: bool):
-        fn = self._compiled.get((indices, donate_weights))
+        k = cache_key(params=indices, donate_weights=donate_weights)
+        fn = UPDATES.get(self._owner, k)
         if fn is None:
-            opt = self._optimizer
+            # Weakly: the shared cache must not keep the optimizer (and through its
+            # param_dict the whole network) alive; it is traced only while in use.
+            opt_ref = weakref.ref(self._optimizer)
 
             def run(weights, grads, states, lrs, wds, rescale, ts):
+                opt = opt_ref()
                 new_w, new_s = [], []
                 for k, i in enumerate(indices):
                     w, s = opt.fused_step(i, weights[k], grads[k], states[k], lrs[k], wds[k],
@@ -406,7 +420,7 @@ class Trainer:
                 return tuple(new_w), tuple(new_s)
 
             donate = (0, 2) if donate_weights else (2,)
-            fn = self._compiled[(indices, donate_weights)] = jax.jit(run, donate_argnums=donate)
+            fn = UPDATES.jit(self._owner, k, run, donate_argnums=donate)
         return fn
 
     def _update_eager(self, indices: list[int], values: list, states: dict) -> None:
@@ -455,7 +469,7 @@ class Trainer:
             self._states = {i: _from_numpy(s) for i, s in states.items()}
         opt.param_dict = dict(enumerate(self._params))
         self._optimizer = opt
-        self._compiled.clear()
+        UPDATES.drop(self._owner)
 
 
 

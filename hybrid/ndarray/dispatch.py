@@ -31,6 +31,7 @@ from lowering.attrs import NUMBER
 from lowering.compile_cache import CompileCache, avals, key
 from lowering.graph import call_op
 from lowering.registry import OpDef
+from lowering.residuals import read_by_residuals
 
 from .. import autograd
 from .. import random as _random
@@ -88,7 +89,27 @@ def _recorded_program(op: OpDef, attrs: dict, static: tuple, traced: tuple, trai
         outs, vjp, stats = jax.vjp(f, *diff, has_aux=True)
         return outs, stats, vjp
 
-    return EAGER.jit(op.name, k, run)
+    return EAGER.jit(op.name, k, run), run, k
+
+
+_READS: dict[tuple, tuple[bool, ...]] = {}
+_READS_LIMIT = 4096
+
+
+def _arrays_read(op: OpDef, k: Any, run: Any, args: tuple, mask: tuple[bool, ...],
+                 n_out: int) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
+    """Per input and per output of the op: whether its recorded VJP keeps it (or a
+    function of it), analysed once per compiled program."""
+    found = _READS.get((op.name, k))
+    if found is None:
+        diff, fixed = args[0], args[1]
+        ins, outs = read_by_residuals(run, args, n_out)
+        it_d, it_f = iter(ins[:len(diff)]), iter(ins[len(diff):len(diff) + len(fixed)])
+        found = tuple(next(it_d) if m else next(it_f) for m in mask), outs
+        if len(_READS) >= _READS_LIMIT:
+            _READS.clear()
+        _READS[(op.name, k)] = found
+    return found
 
 
 def _commit_program(op: OpDef, attrs: dict, static: tuple, traced: tuple, old: Sequence):
@@ -113,14 +134,16 @@ def _run(op: OpDef, attrs: dict, arrays: list, inputs: Sequence, recording: bool
         if recording:
             mask = tuple(x._entry is not None and jnp.issubdtype(x.dtype, jnp.inexact)
                          for x in inputs)
-            fn = _recorded_program(op, attrs, static, traced, training, mask, arrays)
+            fn, run, k = _recorded_program(op, attrs, static, traced, training, mask, arrays)
             diff = [a for a, m in zip(arrays, mask) if m]
             fixed = [a for a, m in zip(arrays, mask) if not m]
             outs, stats, vjp = fn(diff, fixed, values, rng)
+            n_out = len(jax.tree_util.tree_leaves((outs, stats)))
+            reads = _arrays_read(op, k, run, (diff, fixed, values, rng), mask, n_out)
         else:
             outs, stats = _forward_program(op, attrs, static, traced, training, arrays)(
                 arrays, values, rng)
-            vjp = None
+            vjp = reads = None
     except MXNetError:
         raise
     except Exception:  # noqa: BLE001 - retried with static numbers, which re-raises real errors
@@ -128,7 +151,7 @@ def _run(op: OpDef, attrs: dict, arrays: list, inputs: Sequence, recording: bool
             raise
         _static_only.add(op.name)
         return _run(op, attrs, arrays, inputs, recording, training, rng)
-    return outs, stats, vjp, mask, (static, traced, values)
+    return outs, stats, vjp, mask, reads, (static, traced, values)
 
 
 @x64.scoped
@@ -148,7 +171,8 @@ def invoke(op: OpDef, inputs: Sequence[Any], attrs: dict[str, Any], ctx=None, ou
         and any(x._entry is not None for x in inputs)
     )
     try:
-        outs, stats, vjp, mask, split = _run(op, attrs, arrays, inputs, recording, training, rng)
+        outs, stats, vjp, mask, reads, split = _run(op, attrs, arrays, inputs, recording,
+                                                     training, rng)
     except MXNetError:
         raise
     except Exception as err:  # noqa: BLE001 - re-raised with op and shapes
@@ -165,7 +189,12 @@ def invoke(op: OpDef, inputs: Sequence[Any], attrs: dict[str, Any], ctx=None, ou
         if stats is not None:
             holders = [inputs[i] for i in op.aux_inputs(attrs)]
             commit = _aux_commit(op, attrs, split, holders, stats)
-        node = autograd.TapeNode(vjp, parents, out_avals, op.name, commit)
+        # An input the residuals were computed from: a later write makes backward refuse.
+        # (Aux states are read by the commit, after their own updates: never watched.)
+        aux = op.aux_inputs(attrs) if stats is not None else ()
+        saved = [x for i, (x, r) in enumerate(zip(inputs, reads[0])) if r and i not in aux]
+        saved += [r for r, kept in zip(results, reads[1]) if kept]
+        node = autograd.TapeNode(vjp, parents, out_avals, op.name, commit, saved)
         for i, r in enumerate(results):
             r._entry = (node, i)
     if op.mutate_inputs:
@@ -178,6 +207,8 @@ def invoke(op: OpDef, inputs: Sequence[Any], attrs: dict[str, Any], ctx=None, ou
             raise MXNetError(f"operator {op.name}: out= needs a single-output op")
         out._set_data(results[0]._data.astype(out.dtype))
         out._entry = results[0]._entry
+        if results[0]._saved_by and out._base is None:  # the node keeps this output
+            out._saved_by = (out._saved_by or []) + results[0]._saved_by
         return out
     return results[0] if len(results) == 1 else results
 

@@ -75,8 +75,12 @@ def _key_text(key: Any) -> str:
 class NDArray:
     """An n-dimensional array on a context (MXNet's ``mx.nd.NDArray``)."""
 
+    # ``_fresh_grad`` (unset until a backward writes ``_grad``): MXNet's flag, read and
+    # cleared by ``Trainer.step`` to detect stale gradients.
+    # ``_saved_by``: weak references to the recorded nodes that read this buffer (see
+    # ``autograd._watch``); a write marks them so their backward refuses stale residuals.
     __slots__ = ("_value", "_ctx", "_grad", "_grad_req", "_entry", "_base", "_index",
-                 "__weakref__")
+                 "_fresh_grad", "_saved_by", "__weakref__")
     __array_priority__ = 1000.0
 
     def __init__(self, data: Any, ctx: Context | None = None) -> None:
@@ -87,6 +91,7 @@ class NDArray:
         self._entry: tuple | None = None
         self._base: NDArray | None = None
         self._index: Any = None
+        self._saved_by: list | None = None
 
     # ------------------------------------------------------------------ data
     @property
@@ -103,6 +108,14 @@ class NDArray:
             base._set_data(base._data.at[self._index].set(value.astype(base.dtype)))
         else:
             self._value = value
+            self._note_write()
+
+    def _note_write(self) -> None:
+        # Only inputs: hybrid's residuals hold the values recorded, and an input written
+        # afterwards is where MXNet's backward (reading the current buffers) would differ.
+        if self._saved_by:
+            for node in autograd.live_watchers(self):
+                node.note_written(f"an input of shape {self.shape}")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -185,13 +198,14 @@ class NDArray:
             return other
         error = other._write_error("copyto")
         src = self
-        if error is None and autograd.is_recording() and self._in_graph():
-            # MXNet records the copy: gradients reaching ``other`` flow back to ``self``.
-            if np.dtype(self.dtype) != np.dtype(other.dtype):
-                src = self.astype(other.dtype)
-            other._entry = src._entry
+        recorded = error is None and autograd.is_recording() and self._in_graph()
+        if recorded and np.dtype(self.dtype) != np.dtype(other.dtype):
+            src = self.astype(other.dtype)
         other._set_data(jax.device_put(src._data.astype(other._data.dtype),
                                        other.context.jax_device))
+        if recorded:
+            # MXNet records the copy: gradients reaching ``other`` flow back to ``self``.
+            other._entry = src._entry
         _raise(error)
         return other
 
@@ -252,6 +266,7 @@ class NDArray:
             self._grad._set_data(self._grad._data + value)
         else:
             self._grad._set_data(value)
+        self._fresh_grad = True
 
     @property
     def grad(self) -> NDArray | None:
@@ -291,6 +306,7 @@ class NDArray:
         view._grad = None
         view._grad_req = "null"
         view._entry = None
+        view._saved_by = None
         view._base, view._index = self, key
         if autograd.is_recording() and self._in_graph():
             # MXNet records the slice of an array in the graph, so gradients flow
@@ -308,8 +324,13 @@ class NDArray:
 
     @x64.scoped
     def _index_op(self, key: Any) -> NDArray:
-        from lowering.ops.indexing import encode_index
+        from lowering.ops.indexing import encode_index, window_index
 
+        window = window_index(key, self.shape)
+        if window is not None:  # positions as an operand: one program for every position
+            encoded, starts = window
+            return _op("_index")(self, NDArray(jnp.asarray(starts), ctx=self._ctx),
+                                 key=encoded)
         encoded, arrays = encode_index(key)
         arrays = [a if isinstance(a, NDArray) else NDArray(jnp.asarray(a), ctx=self._ctx)
                   for a in arrays]
@@ -372,9 +393,10 @@ class NDArray:
         if self._grad is not None:
             return True
         entry = self._entry
-        if entry is None:
-            return False
-        return isinstance(entry[0], autograd.Variable) or entry[0].vjp is not None
+        if entry is not None and (isinstance(entry[0], autograd.Variable)
+                                  or entry[0].vjp is not None):
+            return True
+        return self._saved_by is not None and bool(autograd.live_watchers(self, own=True))
 
     def _write_error(self, what: str, sources: tuple = ()) -> MXNetError | None:
         """The error MXNet 1.9 raises for this in-place write while recording, or None.

@@ -414,6 +414,59 @@ def encode_index(key, num_arrays_before: int = 1):
     return tuple(encoded), arrays
 
 
+def window_index(key, shape: tuple[int, ...]):
+    """A basic index as a window at traced positions, or None.
+
+    A key of in-range ints, unit-step slices, ``None`` and ``...`` selects a box of
+    fixed size wherever it sits, so its positions can be an operand instead of part
+    of the program: ``x[i, 2]`` for a hundred ``i`` compiles once. Returns
+    ``(encoded, starts)`` with ``encoded = (("w", sizes, out_shape),)`` and
+    ``starts`` the int32 start per axis, or None for any other key (kept static).
+    """
+    items = key if isinstance(key, tuple) else (key,)
+    if any(not (item is None or item is Ellipsis or isinstance(item, slice)
+                or (isinstance(item, int) and not isinstance(item, bool))) for item in items):
+        return None
+    used = sum(1 for item in items if item is not None and item is not Ellipsis)
+    if used > len(shape) or sum(1 for item in items if item is Ellipsis) > 1:
+        return None
+    starts, sizes, out_shape, axis = [], [], [], 0
+    for item in items:
+        if item is None:
+            out_shape.append(1)
+        elif item is Ellipsis:
+            for _ in range(len(shape) - used):
+                starts.append(0)
+                sizes.append(shape[axis])
+                out_shape.append(shape[axis])
+                axis += 1
+        elif isinstance(item, slice):
+            if item.step not in (None, 1):
+                return None
+            start, stop, _ = item.indices(shape[axis])
+            starts.append(start)
+            sizes.append(max(stop - start, 0))
+            out_shape.append(sizes[-1])
+            axis += 1
+        else:
+            if not -shape[axis] <= item < shape[axis]:
+                return None  # the static path raises numpy's IndexError
+            starts.append(item % shape[axis])
+            sizes.append(1)
+            axis += 1
+    for d in shape[axis:]:
+        starts.append(0)
+        sizes.append(d)
+        out_shape.append(d)
+    return (("w", tuple(sizes), tuple(out_shape)),), np.asarray(starts, np.int32)
+
+
+def _window(data, item, starts):
+    _, sizes, out_shape = item
+    box = lax.dynamic_slice(data, [starts[i] for i in range(len(sizes))], sizes)
+    return box.reshape(out_shape)
+
+
 def _decode(encoded, arrays):
     out = []
     for item in encoded:
@@ -485,6 +538,8 @@ def _index_assign_values(attrs, arrays):
 def _take_index(data, encoded, arrays):
     """``data[key]``; array entries out of range give NaN (lowest integer) in a
     compiled graph, where eager calls have already raised ``IndexError``."""
+    if encoded and isinstance(encoded[0], tuple) and encoded[0][0] == "w":
+        return _window(data, encoded[0], arrays[0])
     key = _decode(encoded, arrays)
     if any(isinstance(item, tuple) and item[0] == "a" for item in encoded):
         return data.at[key].get(mode="fill")

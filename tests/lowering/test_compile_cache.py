@@ -80,6 +80,23 @@ def test_eager_integer_scalars_compile_once_and_stay_exact_on_int_arrays():
     assert dispatch.EAGER.traces("_plus_scalar") - before <= 1
 
 
+@pytest.mark.parametrize("make_key", [
+    lambda i: (i, 2),
+    lambda i: (slice(i, i + 3), 1),
+    lambda i: (Ellipsis, i, None),
+])
+def test_eager_basic_index_positions_compile_once(make_key):
+    data = np.random.RandomState(0).rand(40, 6, 5).astype(np.float32)
+    x = nd.array(data)
+    x[make_key(0)]  # warm up
+    before = dispatch.EAGER.traces("_index")
+    for i in range(1, 5 if make_key(0)[0] is Ellipsis else 30):
+        want = data[make_key(i)]
+        np.testing.assert_array_equal(x[make_key(i)].asnumpy(),
+                                      want.reshape(1) if want.ndim == 0 else want)
+    assert dispatch.EAGER.traces("_index") - before == 0
+
+
 def test_an_op_that_needs_concrete_numbers_still_works():
     # arange's start/stop decide its shape: the numbers stay static for it
     for stop in (3.0, 5.0):
