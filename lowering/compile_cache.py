@@ -9,7 +9,9 @@ callable and
 - counts traces per *owner* (an op name, a block name, a trainer), so tests and
   users see every recompilation (:func:`stats`);
 - warns once when one owner keeps recompiling, naming the part of the key that
-  changed last ("input 0 shape (64, 784) -> (65, 784)").
+  changed last ("input 0 shape (64, 784) -> (65, 784)");
+- compiles each program with JAX's on-disk cache pointed at hybrid's directory
+  (:mod:`lowering.persistent_cache`), so a new process loads it instead.
 
 A :class:`Key` is a tuple of named fields, built with :func:`key`; everything
 that changes the compiled program must be in it, and nothing else.
@@ -24,7 +26,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import x64
+from . import persistent_cache, x64
 
 RETRACE_WARNING = 16
 """Warn once when one owner has been compiled this many times."""
@@ -115,11 +117,26 @@ class CompileCache:
             return fn(*args, **kwargs)
 
         compiled = x64.jit(traced, **jit_kwargs)  # called, so traced, with 64-bit types on
+
+        def first_call(*args, **kwargs):
+            # The call that compiles: with hybrid's on-disk cache, so a later process
+            # loads the executable. Later calls go to ``compiled`` directly.
+            with persistent_cache.scope():
+                out = compiled(*args, **kwargs)
+            with self._lock:
+                entry = self._entries.get((owner, k))
+                if entry is not None and entry.fn is first_call:
+                    entry.fn = compiled
+            return out
+
+        first_call.lower = compiled.lower
+        first_call._cache_size = compiled._cache_size
+        first_call.__wrapped__ = compiled.__wrapped__
         with self._lock:
-            self._entries[(owner, k)] = _Entry(compiled, owner)
+            self._entries[(owner, k)] = _Entry(first_call, owner)
             while len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
-        return compiled
+        return first_call
 
     def _note_trace(self, owner: str, k: Key) -> None:
         st = self._owners.get(owner)
