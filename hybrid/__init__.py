@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import lowering as _lowering  # noqa: F401  (enables 64-bit types before any array exists)
 
-from . import autograd, context, name, ndarray, random, symbol
+from . import autograd, context, engine, name, ndarray, random, symbol
 from . import ndarray as nd
 from . import symbol as sym
 from .base import MXNetError
@@ -28,6 +28,6 @@ def __getattr__(attr: str):
     raise AttributeError(f"module 'hybrid' has no attribute {attr!r}")
 
 
-__all__ = ["autograd", "context", "nd", "ndarray", "sym", "symbol", "random", "name",
+__all__ = ["autograd", "context", "engine", "nd", "ndarray", "sym", "symbol", "random", "name",
            "Context", "cpu", "gpu", "tpu", "cpu_pinned", "current_context", "num_gpus",
            "MXNetError"]

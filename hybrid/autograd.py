@@ -33,6 +33,9 @@ import numpy as np
 from lowering import x64
 from lowering.compile_cache import CompileCache, key
 
+from .engine import capture as _capture
+from .engine.pending import PendingVJP
+
 _state = threading.local()
 
 
@@ -74,6 +77,8 @@ class _Scope:
 
     def __enter__(self) -> _Scope:
         flags = _flags()
+        if self._recording and not flags[0]:
+            _capture.step_begins()
         self._saved.append((flags[0], flags[1]))
         if self._recording is not None:
             flags[0] = self._recording
@@ -183,9 +188,11 @@ def live_watchers(array: Any, own: bool = False) -> list[TapeNode]:
     return [n for n in nodes if n is not None and n.vjp is not None]
 
 
-@jax.jit
-def _apply_vjp(vjp, cotangents):
+def _call_vjp(vjp, cotangents):
     return vjp(cotangents)
+
+
+_apply_vjp = x64.jit(_call_vjp)
 
 
 def _zeros_like_aval(aval: jax.ShapeDtypeStruct):
@@ -243,6 +250,9 @@ def _run_backward(heads, head_grads, retain_graph: bool) -> dict[int, tuple[Vari
         if hg is not None and tuple(hg.shape) != tuple(h.shape):
             raise ValueError(f"head gradient shape {tuple(hg.shape)} != head shape {h.shape}")
     nodes = sorted(_collect(entries), key=lambda n: n.seq, reverse=True)
+    for node in nodes:
+        if node.vjp.__class__ is PendingVJP:  # recorded into a capture: run it first
+            node.vjp.capture.flush()
     for node in nodes:
         if node.vjp is None:
             raise RuntimeError(
@@ -325,7 +335,7 @@ def _fused_backward(nodes, heads, entries, head_grads):
     parent_spec = tuple(tuple(spec_of(p, i) for p, i in n.parents) for n in nodes)
     out_avals = tuple(tuple((tuple(a.shape), np.dtype(a.dtype)) for a in n.out_avals)
                       for n in nodes)
-    head_avals = tuple((tuple(h.shape), np.dtype(h._data.dtype)) for h in heads)
+    head_avals = tuple((tuple(h.shape), np.dtype(h._aval().dtype)) for h in heads)
     given = tuple(hg is not None for hg in head_grads)
     signature = (head_spec, parent_spec, out_avals, head_avals, given, len(leaf_vars))
     fused_key = key(tape=signature)
@@ -397,6 +407,11 @@ def backward(heads, head_grads=None, retain_graph: bool = False, train_mode: boo
     hgs = _as_list(head_grads) or [None] * len(heads)
     if len(hgs) != len(heads):
         raise ValueError(f"{len(heads)} heads but {len(hgs)} head gradients")
+    for h, hg in zip(heads, hgs):
+        if hg is not None and tuple(hg.shape) != tuple(h.shape):
+            raise ValueError(f"head gradient shape {tuple(hg.shape)} != head shape {h.shape}")
+    if _steps.capture_backward(heads, hgs, retain_graph):
+        return
     leaves = _run_backward(heads, hgs, retain_graph)
     for var, grad in leaves.values():
         var.array._accumulate_grad(grad)
@@ -543,3 +558,6 @@ class _PyVJP:
                                  f"input {i} has shape {self.in_shapes[i]}")
             out.append(g._data.astype(self.in_dtypes[i]))
         return tuple(out)
+
+
+from .engine import steps as _steps  # noqa: E402 - it uses this module's tape types

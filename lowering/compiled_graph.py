@@ -48,6 +48,41 @@ class CompiledGraph:
         self._serial = next(_serial)
         self._fn = lower(self.heads, self.input_names)
         self._commit = lower_aux_commit(self.heads)
+        self._abstract: dict = {}
+
+    @property
+    def serial(self) -> int:
+        """A number identifying this graph (and its lowered function) in cache keys."""
+        return self._serial
+
+    def pure(self, params: Sequence, aux: Sequence, inputs: Sequence, rng: Any,
+             training: bool):
+        """The lowered function itself, ``(outputs, batch_stats)``, for tracing inside a
+        larger program (the engine's captured steps); each such trace counts as a
+        compile of this graph."""
+        self.traces += 1
+        return self._run(params, aux, inputs, rng, training)
+
+    def pure_commit(self, aux: Sequence, batch_stats: dict) -> tuple:
+        """New values of every aux state after one call's ``batch_stats`` (traceable)."""
+        changed = self._commit(dict(zip(self.aux_names, aux)), batch_stats)
+        return tuple(changed.get(n, a) for n, a in zip(self.aux_names, aux))
+
+    def abstract_call(self, param_avals: Sequence[tuple], aux_avals: Sequence[tuple],
+                      input_avals: Sequence[tuple], rng: Any, training: bool) -> tuple:
+        """``(output avals, whether the call has batch statistics)`` without running it,
+        from ``(shape, dtype)`` pairs; cached per input signature."""
+        k = (training, tuple(param_avals), tuple(aux_avals), tuple(input_avals))
+        found = self._abstract.get(k)
+        if found is None:
+            def spec(pairs):
+                return tuple(jax.ShapeDtypeStruct(s, d) for s, d in pairs)
+
+            outs, stats = jax.eval_shape(
+                lambda p, a, x, r: self._run(p, a, x, r, training),
+                spec(param_avals), spec(aux_avals), spec(input_avals), rng)
+            found = self._abstract[k] = (tuple(outs), bool(stats))
+        return found
 
     def _counted(self, fn):
         def run(*args):
@@ -112,11 +147,7 @@ class CompiledGraph:
         owner = self.name + " (aux update)"
         fn = GRAPHS.get(owner, k)
         if fn is None:
-            def run(aux, stats):
-                changed = self._commit(dict(zip(self.aux_names, aux)), stats)
-                return tuple(changed.get(n, a) for n, a in zip(self.aux_names, aux))
-
-            fn = GRAPHS.jit(owner, k, run)
+            fn = GRAPHS.jit(owner, k, self.pure_commit)
         return fn(tuple(aux), batch_stats)
 
     def clear(self) -> None:

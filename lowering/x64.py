@@ -36,6 +36,11 @@ _FAST = (hasattr(_STATE, "swap_local") and hasattr(_STATE, "set_local")
          and getattr(_STATE, "_update_thread_local_hook", None) is None)
 
 
+CALLS = [0]
+"""How many times programs made by :func:`jit` have been called (each call is one
+execution of a compiled program): the figure benchmarks print per training step."""
+
+
 def scope():
     """A context manager turning 64-bit types on in this thread for its block (nests)."""
     return _STATE(True)
@@ -70,10 +75,16 @@ def jit(fn: Callable, **jit_kwargs: Any) -> Callable:
     ``_cache_size`` are forwarded.
     """
     compiled = jax.jit(fn, **jit_kwargs)
-    wrapper = scoped(compiled)
+    inner = scoped(compiled)
+
+    @functools.wraps(compiled)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        CALLS[0] += 1
+        return inner(*args, **kwargs)
+
     wrapper.lower = scoped(compiled.lower)
     wrapper._cache_size = compiled._cache_size
     return wrapper
 
 
-__all__ = ["enabled", "jit", "scope", "scoped"]
+__all__ = ["CALLS", "enabled", "jit", "scope", "scoped"]

@@ -34,6 +34,8 @@ from .. import ndarray as _nd_mod
 from .. import random as _random
 from .. import symbol as _sym_mod
 from ..base import DeferredInitializationError, MXNetError
+from ..engine import capture as _capture
+from ..engine.entries import BlockEntry
 from ..ndarray.ndarray import NDArray
 from ..symbol.symbol import Symbol
 from .parameter import Parameter, ParameterDict, assign_checked, tracing
@@ -348,7 +350,7 @@ _DUMMY_KEY = None
 def _dummy_key():
     global _DUMMY_KEY
     if _DUMMY_KEY is None:
-        _DUMMY_KEY = jax.random.key(0)
+        _DUMMY_KEY = jax.device_put(jax.random.key(0), jax.devices()[0])  # committed
     return _DUMMY_KEY
 
 
@@ -502,7 +504,7 @@ class HybridBlock(Block):
 
     def _infer_param_shapes(self, heads, input_names, flat_inputs) -> None:
         params = self._params_by_name()
-        known = {n: jax.ShapeDtypeStruct(x.shape, x._data.dtype)
+        known = {n: jax.ShapeDtypeStruct(x.shape, x._aval().dtype)
                  for n, x in zip(input_names, flat_inputs)}
         for name, p in params.items():
             if p._var_nd is not None:
@@ -567,6 +569,13 @@ class HybridBlock(Block):
         ctx = flat[0].context
         param_nds = [p._data_on(ctx) for p in cache.params]
         aux_nds = [p._data_on(ctx) for p in cache.aux]
+        if autograd.is_recording():
+            cap = _capture.active()
+            if cap is not None:
+                captured = self._capture_call(cap, cache, flat, param_nds, aux_nds, ctx)
+                if captured is not None:
+                    return self._regroup_outputs(cache, captured)
+                cap.flush()
         inputs = [x._data for x in flat]
         params = [v._data for v in param_nds]
         aux = [v._data for v in aux_nds]
@@ -578,7 +587,7 @@ class HybridBlock(Block):
         try:
             if recording:
                 pmask = tuple(v._entry is not None for v in param_nds)
-                imask = tuple(x._entry is not None and np.issubdtype(x._data.dtype, np.inexact)
+                imask = tuple(x._entry is not None and np.issubdtype(x._aval().dtype, np.inexact)
                               for x in flat)
                 outs, stats, vjp = cache.graph.forward_vjp(params, aux, inputs, key, training,
                                                            pmask, imask, device_key=ctx)
@@ -601,6 +610,61 @@ class HybridBlock(Block):
                                      self.name, commit, param_nds + flat)
             for i, r in enumerate(results):
                 r._entry = (node, i)
+        return self._regroup_outputs(cache, results)
+
+    def _capture_call(self, cap, cache, flat: list, param_nds: list, aux_nds: list, ctx):
+        """Append this recorded call to the capture ``cap`` (see ``hybrid.engine``); its
+        pending outputs, or None when it cannot be captured (it then runs eagerly)."""
+        refs = [cap.ref(v) for v in param_nds + aux_nds + flat]
+        if any(r is None for r in refs):
+            return None
+        n_p, n_a = len(param_nds), len(aux_nds)
+        training = autograd.is_training()
+        pmask = tuple(v._entry is not None for v in param_nds)
+        imask = tuple(x._entry is not None and np.issubdtype(x._aval().dtype, np.inexact)
+                      for x in flat)
+        recorded = any(pmask) or any(x._entry is not None for x in flat)
+        spec = [(tuple(a.shape), a.dtype) for a in (x._aval() for x in param_nds + aux_nds + flat)]
+        try:
+            out_avals, has_stats = cache.graph.abstract_call(
+                spec[:n_p], spec[n_p:n_p + n_a], spec[n_p + n_a:], _dummy_key(), training)
+        except Exception:  # noqa: BLE001 - the eager call reports it naming the block
+            return None
+        if cache.needs_rng:
+            base, counter = _random.next_key_parts()
+            rng_refs = (cap.leaf(base), cap.leaf(counter))
+        else:
+            rng_refs = (cap.leaf(_dummy_key()),)
+        e = len(cap.entries)
+        entry = BlockEntry(e, cache.graph, training, pmask if recorded else None, imask,
+                           refs[:n_p], refs[n_p:n_p + n_a], refs[n_p + n_a:], rng_refs)
+        cap.add(entry)
+        results = []
+        for j, aval in enumerate(out_avals):
+            r = NDArray._blank(ctx)
+            cap.pending(r, (1, e, j), aval)
+            results.append(r)
+        if recorded:
+            parents = [v._entry for v, m in zip(param_nds, pmask) if m] + \
+                      [x._entry for x, m in zip(flat, imask) if m]
+            factory = None
+            if has_stats:
+                cap.holders[e] = aux_nds
+
+                def factory(stats, graph=cache.graph, holders=aux_nds):
+                    return _aux_commit(graph, holders, stats)
+
+            node = autograd.TapeNode(None, parents, out_avals, self.name, None,
+                                     param_nds + flat)
+            node.vjp = cap.node(node, e, factory)
+            for i, r in enumerate(results):
+                r._entry = (node, i)
+        if cap.full:
+            cap.flush()
+        return results
+
+    @staticmethod
+    def _regroup_outputs(cache, results: list):
         structure = cache.out_structure
         if structure is None:
             return results[0]
@@ -655,7 +719,7 @@ class HybridBlock(Block):
                 else (example_inputs,)
             args = tuple(a if isinstance(a, NDArray) else _nd_mod.array(a) for a in args)
             cache = cache or self._build_cache(args)
-            specs = [(x.shape, x._data.dtype) for x in _flatten(args)[0] if x is not None]
+            specs = [(x.shape, x._aval().dtype) for x in _flatten(args)[0] if x is not None]
         elif cache is None:
             raise RuntimeError("export_stablehlo needs example_inputs, or a hybridized block "
                                "that has been called at least once")

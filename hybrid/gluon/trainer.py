@@ -39,6 +39,7 @@ from lowering.compile_cache import CompileCache
 from lowering.compile_cache import key as cache_key
 
 from .. import optimizer as _opt
+from ..engine import steps as _steps
 from ..ndarray.ndarray import NDArray
 from .parameter import Parameter, ParameterDict, _put
 
@@ -391,36 +392,53 @@ class Trainer:
         wds = np.asarray(wds, dtype=np.float64)
         ts = np.asarray(ts, dtype=np.int64)
         key = tuple(indices)
+        st = tuple(states[i] for i in indices)
+        hyper = (lrs, wds, np.float64(opt.rescale_grad), ts)
+
+        def assign(result) -> None:
+            new_w, new_s = result
+            for v, w in zip(values, new_w):
+                v._set_data(w)
+            for i, s in zip(indices, new_s):
+                states[i] = s
+
+        if not self._multi and any(_steps.pending_in_open_capture(v._grad) for v in values):
+            # The gradients come from a captured backward: the update joins that program,
+            # and the step runs as one (see hybrid.engine).
+            owner = (self._owner, id(opt), key)
+            if _steps.capture_update(owner, self._update_program(key), values, st, hyper,
+                                     assign):
+                return
         weights = tuple(v._data for v in values)
         grads = tuple(v._grad._data for v in values)
-        st = tuple(states[i] for i in indices)
-        new_w, new_s = self._step_fn(key, donate and _unshared(weights))(
-            weights, grads, st, lrs, wds, np.float64(opt.rescale_grad), ts)
-        for v, w in zip(values, new_w):
-            v._set_data(w)
-        for i, s in zip(indices, new_s):
-            states[i] = s
+        assign(self._step_fn(key, donate and _unshared(weights))(weights, grads, st, *hyper))
+
+    def _update_program(self, indices: tuple[int, ...]):
+        """The pure update of the parameters ``indices``: ``(weights, grads, states, lrs,
+        wds, rescale, ts) -> (new weights, new states)``."""
+        # Weakly: the shared caches must not keep the optimizer (and through its
+        # param_dict the whole network) alive; it is traced only while in use.
+        opt_ref = weakref.ref(self._optimizer)
+
+        def run(weights, grads, states, lrs, wds, rescale, ts):
+            opt = opt_ref()
+            new_w, new_s = [], []
+            for k, i in enumerate(indices):
+                w, s = opt.fused_step(i, weights[k], grads[k], states[k], lrs[k], wds[k],
+                                      rescale, ts[k])
+                new_w.append(w.astype(weights[k].dtype))
+                new_s.append(s)
+            return tuple(new_w), tuple(new_s)
+
+        return run
 
     def _step_fn(self, indices: tuple[int, ...], donate_weights: bool):
         k = cache_key(params=indices, donate_weights=donate_weights)
         fn = UPDATES.get(self._owner, k)
         if fn is None:
-            # Weakly: the shared cache must not keep the optimizer (and through its
-            # param_dict the whole network) alive; it is traced only while in use.
-            opt_ref = weakref.ref(self._optimizer)
-
-            def run(weights, grads, states, lrs, wds, rescale, ts):
-                opt = opt_ref()
-                new_w, new_s = [], []
-                for k, i in enumerate(indices):
-                    w, s = opt.fused_step(i, weights[k], grads[k], states[k], lrs[k], wds[k],
-                                          rescale, ts[k])
-                    new_w.append(w.astype(weights[k].dtype))
-                    new_s.append(s)
-                return tuple(new_w), tuple(new_s)
-
             donate = (0, 2) if donate_weights else (2,)
-            fn = UPDATES.jit(self._owner, k, run, donate_argnums=donate)
+            fn = UPDATES.jit(self._owner, k, self._update_program(indices),
+                             donate_argnums=donate)
         return fn
 
     def _update_eager(self, indices: list[int], values: list, states: dict) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 from lowering import registry as _registry
 from lowering import x64 as _x64
 
+from .. import engine as _engine
 from ..context import Context, current_context
 from ..op_functions import make_function as _make_function
 from . import random  # noqa: F401
@@ -118,7 +119,8 @@ def arange(start, stop=None, step=1.0, repeat=1, infer_range=False, ctx=None,
 
 
 def waitall() -> None:
-    """Block until all pending computations finish."""
+    """Block until all pending computations finish (a captured step runs first)."""
+    _engine.flush()
     for arr in jax.live_arrays():
         arr.block_until_ready()
 

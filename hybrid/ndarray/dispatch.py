@@ -36,6 +36,8 @@ from lowering.residuals import read_by_residuals
 from .. import autograd
 from .. import random as _random
 from ..base import MXNetError
+from ..engine import capture
+from ..engine.entries import OpEntry
 
 EAGER = CompileCache("eager op", maxsize=4096, warn_after=None)
 """Compiled programs of eager op calls (shapes vary legitimately: no retrace warning)."""
@@ -162,6 +164,13 @@ def invoke(op: OpDef, inputs: Sequence[Any], attrs: dict[str, Any], ctx=None, ou
     """
     from .ndarray import NDArray
 
+    if out is None and not op.mutate_inputs and autograd.is_recording():
+        cap = capture.active()
+        if cap is not None:
+            captured = _capture(cap, op, inputs, attrs, ctx)
+            if captured is not None:
+                return captured
+            cap.flush()  # not capturable: everything before it runs, then this op, eagerly
     training = autograd.is_training() if op.needs_training else False
     rng = _random.next_key() if op.needs_rng else None
     arrays = [x._data for x in inputs]
@@ -210,6 +219,104 @@ def invoke(op: OpDef, inputs: Sequence[Any], attrs: dict[str, Any], ctx=None, ou
         if results[0]._saved_by and out._base is None:  # the node keeps this output
             out._saved_by = (out._saved_by or []) + results[0]._saved_by
         return out
+    return results[0] if len(results) == 1 else results
+
+
+_SHAPES: dict[tuple, tuple] = {}
+_SHAPES_LIMIT = 8192
+_KEY_AVAL: list = []
+
+
+def _abstract(op: OpDef, attrs: dict, static: tuple, traced: tuple, values: tuple,
+              training: bool, mask, in_avals: tuple) -> tuple:
+    """``(output avals, has batch statistics, arrays read by the residuals)`` of one
+    call, without running it; cached per program key like the eager programs."""
+    k = key(attrs=static, traced=traced, training=training, differentiated=mask,
+            inputs=in_avals)
+    found = _SHAPES.get((op.name, k))
+    if found is not None:
+        return found
+    if not _KEY_AVAL:
+        _KEY_AVAL.append(jax.eval_shape(lambda: jax.random.key(0)))
+    rng = _KEY_AVAL[0] if op.needs_rng else None
+    arrays = [jax.ShapeDtypeStruct(s, d) for s, d in in_avals]
+    if mask is None:
+        outs, stats = jax.eval_shape(
+            lambda a, v, r: call_op(op, {**attrs, **dict(zip(traced, v))}, a, r, training),
+            arrays, values, rng)
+        reads = None
+    else:
+        _, run, rk = _recorded_program(op, attrs, static, traced, training, mask, arrays)
+        diff = [a for a, m in zip(arrays, mask) if m]
+        fixed = [a for a, m in zip(arrays, mask) if not m]
+        outs, stats, _ = jax.eval_shape(run, diff, fixed, values, rng)
+        n_out = len(jax.tree_util.tree_leaves((outs, stats)))
+        reads = _arrays_read(op, rk, run, (diff, fixed, values, rng), mask, n_out)
+    found = (tuple(jax.ShapeDtypeStruct(o.shape, o.dtype) for o in outs), stats is not None,
+             reads)
+    if len(_SHAPES) >= _SHAPES_LIMIT:
+        _SHAPES.clear()
+    _SHAPES[(op.name, k)] = found
+    return found
+
+
+def _capture(cap, op: OpDef, inputs: Sequence[Any], attrs: dict, ctx):
+    """Append ``op`` to the capture ``cap``; its outputs (pending), or None when it
+    cannot be captured (the caller runs it eagerly, which raises any error)."""
+    from .ndarray import NDArray
+
+    refs = [cap.ref(x) for x in inputs]
+    if any(r is None for r in refs):
+        return None
+    training = autograd.is_training() if op.needs_training else False
+    recording = op.differentiable and any(x._entry is not None for x in inputs)
+    in_avals = tuple((tuple(a.shape), a.dtype) for a in (x._aval() for x in inputs))
+    mask = tuple(x._entry is not None and jnp.issubdtype(d, jnp.inexact)
+                 for x, (_, d) in zip(inputs, in_avals)) if recording else None
+    static, traced, values = _split_attrs(op, attrs)
+    try:
+        out_avals, has_stats, reads = _abstract(op, attrs, static, traced, values, training,
+                                                mask, in_avals)
+    except Exception:  # noqa: BLE001 - the eager call reports it with its own message
+        return None
+    if not out_avals:
+        return None
+    rng_refs = None
+    if op.needs_rng:
+        base, counter = _random.next_key_parts()
+        rng_refs = (cap.leaf(base), cap.leaf(counter))
+    e = len(cap.entries)
+    entry = OpEntry(e, op, attrs, static, traced, training, mask, refs,
+                    [cap.leaf(v) for v in values], rng_refs)
+    cap.add(entry)
+    if ctx is None:
+        ctx = inputs[0].context if inputs else None
+    results = []
+    for j, aval in enumerate(out_avals):
+        r = NDArray._blank(ctx)
+        cap.pending(r, (1, e, j), aval)
+        results.append(r)
+    if recording:
+        parents = [x._entry for x, m in zip(inputs, mask) if m]
+        factory = None
+        aux = ()
+        if has_stats:
+            aux = op.aux_inputs(attrs)
+            holders = [inputs[i] for i in aux]
+            split = (static, traced, values)
+
+            def factory(stats, holders=holders, split=split):
+                return _aux_commit(op, attrs, split, holders, stats)
+
+            cap.holders[e] = holders
+        saved = [x for i, (x, r) in enumerate(zip(inputs, reads[0])) if r and i not in aux]
+        saved += [r for r, kept in zip(results, reads[1]) if kept]
+        node = autograd.TapeNode(None, parents, out_avals, op.name, None, saved)
+        node.vjp = cap.node(node, e, factory)
+        for i, r in enumerate(results):
+            r._entry = (node, i)
+    if cap.full:
+        cap.flush()
     return results[0] if len(results) == 1 else results
 
 

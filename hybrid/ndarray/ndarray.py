@@ -22,6 +22,7 @@ from lowering import x64
 from .. import autograd
 from ..base import MXNetError
 from ..context import Context, current_context
+from ..engine.pending import Pending
 
 _DEFAULT_DTYPE = np.float32
 _asarray = x64.scoped(jnp.asarray)  # keeps float64/int64 (see lowering.x64)
@@ -94,11 +95,35 @@ class NDArray:
         self._saved_by: list | None = None
 
     # ------------------------------------------------------------------ data
+    @classmethod
+    def _blank(cls, ctx: Context | None) -> NDArray:
+        """An array whose value its creator sets next (a captured op's output)."""
+        out = cls.__new__(cls)
+        out._value = None
+        out._ctx = ctx
+        out._grad = None
+        out._grad_req = "null"
+        out._entry = None
+        out._base = None
+        out._index = None
+        out._saved_by = None
+        return out
+
     @property
     def _data(self) -> jax.Array:
         if self._base is not None:
             return self._base._data[self._index]
-        return self._value
+        value = self._value
+        if value.__class__ is Pending:  # captured, not yet run: run it now
+            return value.force(self)
+        return value
+
+    def _aval(self) -> Any:
+        """Shape and dtype (``.shape``, ``.dtype``) without running a pending value."""
+        value = self._value
+        if self._base is None and value.__class__ is Pending:
+            return value.aval
+        return self._data
 
     @x64.scoped
     def _set_data(self, value: jax.Array) -> None:
@@ -120,12 +145,12 @@ class NDArray:
     @property
     def shape(self) -> tuple[int, ...]:
         """The array's shape."""
-        return tuple(self._data.shape)
+        return tuple(self._aval().shape)
 
     @property
     def dtype(self) -> type:
         """The numpy scalar type of the elements (``numpy.float32``), as in MXNet."""
-        return np.dtype(self._data.dtype).type
+        return np.dtype(self._aval().dtype).type
 
     @property
     def size(self) -> int:

@@ -37,6 +37,7 @@ accumulated gradient, SGLD's random key); each class documents its state.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +48,8 @@ import numpy as np
 
 from lowering import registry as _registry
 from lowering.x64 import scoped as _x64
+
+from ..base import MXNetError
 
 __all__ = ["Optimizer", "Updater", "create", "get_updater", "register"]
 
@@ -79,10 +82,6 @@ def _py_clip(grad: jax.Array, clip_gradient: float | None) -> jax.Array:
 def _check_finite_tuple_params(op: str, lr: float, wd: float) -> None:
     """MXNet's aggregated kernels take ``lrs``/``wds`` as tuple attributes, whose parser
     refuses ``nan``/``inf``: raise the same ``MXNetError``."""
-    import math
-
-    from ..base import MXNetError
-
     for field, value in (("lrs", lr), ("wds", wd)):
         if not math.isfinite(float(value)):
             raise MXNetError(

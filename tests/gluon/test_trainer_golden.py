@@ -50,20 +50,28 @@ def test_trainer_step_matches_mxnet(name: str) -> None:
                                    err_msg=f"{name} step {i}")
 
 
-def test_trainer_updates_all_parameters_in_one_compiled_call() -> None:
+@pytest.mark.parametrize("bulk", [0, 100000])
+def test_trainer_updates_all_parameters_in_one_compiled_call(bulk) -> None:
+    from hybrid import engine
+    from hybrid.gluon.trainer import UPDATES
+
     net = gluon.nn.Dense(3, in_units=4)
     net.initialize()
     trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
     x = mx.nd.ones((2, 4))
-    for batch in (2, 5, 7):
-        with autograd.record():
-            loss = net(x).sum()
-        loss.backward()
-        trainer.step(batch)
-    from hybrid.gluon.trainer import UPDATES
-
+    steps = engine.STEPS.traces("step")
+    with engine.bulk(bulk):
+        for batch in (2, 5, 7):
+            with autograd.record():
+                loss = net(x).sum()
+            loss.backward()
+            trainer.step(batch)
     # batch size and step count are traced, not baked in: one program, traced once
-    assert UPDATES.traces(trainer._owner) == 1
+    if bulk:  # the update is part of the captured step's program
+        assert engine.STEPS.traces("step") - steps == 1
+        assert UPDATES.traces(trainer._owner) == 0
+    else:
+        assert UPDATES.traces(trainer._owner) == 1
 
 
 def test_trainer_rescale_grad_is_one_over_batch_size() -> None:
