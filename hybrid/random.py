@@ -23,17 +23,11 @@ def _key_state() -> list:
     return _state.key
 
 
-def _committed_key(seed: int) -> jax.Array:
-    """A key committed to the default device, so the programs that take it compile once
-    (an uncommitted argument selects another executable than a committed one)."""
-    return jax.device_put(jax.random.key(seed), jax.devices()[0])
-
-
 @x64.scoped
 def seed(seed_state: int, ctx: object = "all") -> None:
     """Seed the global generator (``ctx`` is accepted for MXNet compatibility)."""
     state = _key_state()
-    state[0] = _committed_key(int(seed_state))
+    state[0] = jax.random.key(int(seed_state))
     state[1] = 0
     np.random.seed(int(seed_state) % (2**32))
 
@@ -50,7 +44,7 @@ def next_key_parts() -> tuple[jax.Array, int]:
     (a captured step folds them inside its program, drawing the same keys)."""
     state = _key_state()
     if state[0] is None:
-        state[0] = _committed_key(np.random.randint(0, 2**31 - 1))
+        state[0] = jax.random.key(np.random.randint(0, 2**31 - 1))
     state[1] += 1
     return state[0], state[1]
 

@@ -60,7 +60,7 @@ class Capture:
         self.limit = limit
         self.leaves: list[Any] = []
         self._leaf_ids: dict[int, int] = {}
-        self._keep: list[Any] = []  # the originals of committed copies: their ids stay unique
+        self.device: Any = None  # the device of the arrays captured so far
         self.entries: list[Entry] = []
         self.arrays: list[tuple[weakref.ref, Pending]] = []
         self.nodes: list[tuple[Any, int, Callable | None]] = []  # (TapeNode, entry, commit)
@@ -78,9 +78,6 @@ class Capture:
         if i is None:
             i = len(self.leaves)
             self._leaf_ids[id(value)] = i
-            self._keep.append(value)
-            if isinstance(value, jax.Array) and not value.committed:
-                value = _committed(value)
             self.leaves.append(value)
         return (0, i)
 
@@ -97,8 +94,12 @@ class Capture:
         value = array._value
         if value.__class__ is Pending:
             return value.ref if value.capture is self else None
-        if isinstance(value, jax.Array) and not value.committed:
-            value = array._value = _committed(value)  # the same values, once per array
+        # One program runs on one device: an array on another one ends the capture.
+        device = next(iter(value.devices()))
+        if self.device is None:
+            self.device = device
+        elif device != self.device:
+            return None
         return self.leaf(value)
 
     def add(self, entry: Entry) -> int:
@@ -138,7 +139,7 @@ class Capture:
                 if self.entries:
                     self._run()
             finally:  # a run capture holds nothing: its arrays now hold their own values
-                self.leaves, self._leaf_ids, self._keep, self.arrays = [], {}, [], []
+                self.leaves, self._leaf_ids, self.arrays = [], {}, []
                 self.nodes, self.results, self.after, self.holders = [], [], [], {}
                 self.entries = []
 
@@ -164,7 +165,7 @@ class Capture:
         if fn is None:
             fn = STEPS.jit("step", sig, _program(list(self.entries), out_refs, node_refs,
                                                  result_refs))
-        values, vjps, stats, results = fn(self.leaves)
+        values, vjps, stats, results = fn(_commit_all(self.leaves, self.device))
         EXECUTIONS[0] += 1
         for (a, _), v in zip(live, values):
             a._value = v
@@ -178,11 +179,30 @@ class Capture:
             fn_after()
 
 
-def _committed(value: jax.Array) -> jax.Array:
-    """``value`` committed to its device. An uncommitted input compiles to another
-    executable than the committed one a previous step's program returned, so the
-    second step would compile again."""
-    return jax.device_put(value, next(iter(value.devices())))
+_COMMITTED: dict[tuple, tuple] = {}
+_COMMITTED_LIMIT = 256
+
+
+def _commit_all(leaves: list, device: Any) -> list:
+    """``leaves`` with every uncommitted array committed to the capture's device.
+
+    An uncommitted argument selects another executable than the committed one a
+    previous step's program returned, so step 2 would compile again; arrays that
+    stay uncommitted across steps (a global PRNG key, a reused batch) are committed
+    once and the copy reused.
+    """
+    out = list(leaves)
+    for i, v in enumerate(leaves):
+        if isinstance(v, jax.Array) and not v.committed:
+            dev = device if device is not None else next(iter(v.devices()))
+            k = (id(v), dev)
+            found = _COMMITTED.get(k)
+            if found is None or found[0] is not v:
+                if len(_COMMITTED) >= _COMMITTED_LIMIT:
+                    _COMMITTED.clear()
+                found = _COMMITTED[k] = (v, jax.device_put(v, dev))
+            out[i] = found[1]
+    return out
 
 
 def _program(entries: list[Entry], out_refs: tuple, node_refs: tuple, result_refs: tuple):

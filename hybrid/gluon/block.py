@@ -350,7 +350,7 @@ _DUMMY_KEY = None
 def _dummy_key():
     global _DUMMY_KEY
     if _DUMMY_KEY is None:
-        _DUMMY_KEY = jax.device_put(jax.random.key(0), jax.devices()[0])  # committed
+        _DUMMY_KEY = jax.random.key(0)
     return _DUMMY_KEY
 
 

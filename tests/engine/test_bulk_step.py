@@ -214,3 +214,53 @@ def test_bulk_zero_runs_nothing_as_a_capture() -> None:
     with engine.bulk(0):
         assert _train(0, True, _plain_step, steps=2)[3] == [0, 0]
     assert engine.bulk_size() > 1
+
+
+_MULTI_DEVICE = """
+import json
+import numpy as np
+import hybrid as mx
+from hybrid import autograd, engine, gluon, nd
+import jax
+assert len(jax.devices()) == 2
+ctx = [mx.cpu(0), mx.cpu(1)]
+out = {}
+for hyb in (False, True):
+    for bulk in (0, 100000):
+        with engine.bulk(bulk):
+            mx.random.seed(1)
+            net = gluon.nn.HybridSequential()
+            net.add(gluon.nn.Dense(4, in_units=3), gluon.nn.Dropout(0.5),
+                    gluon.nn.Dense(2, in_units=4))
+            net.initialize(mx.init.Xavier(), ctx=ctx)
+            if hyb:
+                net.hybridize()
+            trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
+            x = nd.array(np.random.RandomState(0).rand(4, 3))
+            y = nd.array([0, 1, 1, 0])
+            loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+            for _ in range(3):
+                xs = gluon.utils.split_and_load(x, ctx)
+                ys = gluon.utils.split_and_load(y, ctx)
+                with autograd.record():
+                    losses = [loss_fn(net(a), b) for a, b in zip(xs, ys)]
+                for loss in losses:
+                    loss.backward()
+                trainer.step(4)
+            out[f"{hyb}-{bulk}"] = [net[0].weight.data(c).asnumpy().tolist() for c in ctx]
+print(json.dumps(out))
+"""
+
+
+def test_arrays_on_two_devices_are_never_captured_into_one_program() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    done = subprocess.run([sys.executable, "-c", _MULTI_DEVICE], env=env, check=True,
+                          capture_output=True, text=True, timeout=300)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    for hyb in ("False", "True"):
+        np.testing.assert_allclose(out[f"{hyb}-100000"], out[f"{hyb}-0"], rtol=1e-6)
