@@ -174,7 +174,8 @@ def _watch(node: TapeNode, arrays: Sequence) -> None:
         if watchers is None:
             a._saved_by = [ref]
             continue
-        if len(watchers) >= _PRUNE_AT:
+        size = len(watchers)
+        if size >= _PRUNE_AT and not size & (size - 1):  # at powers of two: amortized O(1)
             watchers[:] = [w for w in watchers if (n := w()) is not None and n.vjp is not None]
         watchers.append(ref)
 

@@ -20,12 +20,22 @@ from lowering.registry import OpDef, OpError
 
 from .base import MXNetError
 
+_ARRAY_TYPES: tuple = ()
+
+
+def _array_types() -> tuple:
+    """``(NDArray, Symbol)``, bound on first use (both modules import this one)."""
+    global _ARRAY_TYPES
+    if not _ARRAY_TYPES:
+        from .ndarray.ndarray import NDArray
+        from .symbol.symbol import Symbol
+
+        _ARRAY_TYPES = (NDArray, Symbol)
+    return _ARRAY_TYPES
+
 
 def _is_array(x: Any) -> bool:
-    from .ndarray.ndarray import NDArray
-    from .symbol.symbol import Symbol
-
-    return isinstance(x, (NDArray, Symbol))
+    return isinstance(x, _ARRAY_TYPES or _array_types())
 
 
 def split_arguments(op: OpDef, args: tuple, kwargs: dict) -> tuple[list, dict]:
@@ -73,9 +83,8 @@ def make_function(op: OpDef, public_name: str, symbolic: bool) -> Callable[..., 
         attr_dict = kwargs.pop("attr", None)
         inputs, raw = split_arguments(op, args, kwargs)
         raw = {k: v for k, v in raw.items() if v is not None or _accepts_none(op, k)}
-        from .symbol.symbol import Symbol
-
-        if symbolic or any(isinstance(x, Symbol) for x in inputs):
+        symbol_type = (_ARRAY_TYPES or _array_types())[1]
+        if symbolic or any(isinstance(x, symbol_type) for x in inputs):
             from .symbol.symbol import apply_op
 
             try:
@@ -95,11 +104,22 @@ def _accepts_none(op: OpDef, key: str) -> bool:
     return spec is not None and (spec.kind.name.endswith("?") or spec.kind.name == "axis")
 
 
-def _eager(op: OpDef, inputs: list, raw: dict, out: Any, ctx: Any) -> Any:
+_EAGER_API: tuple = ()
+
+
+def _eager_api() -> tuple:
+    """What an eager call needs, bound on first use (these modules import this one)."""
+    global _EAGER_API
     from .context import current_context
     from .ndarray.dispatch import invoke
     from .ndarray.ndarray import NDArray, array
 
+    _EAGER_API = (invoke, NDArray, array, current_context)
+    return _EAGER_API
+
+
+def _eager(op: OpDef, inputs: list, raw: dict, out: Any, ctx: Any) -> Any:
+    invoke, NDArray, array, current_context = _EAGER_API or _eager_api()
     try:
         attrs = op.parse_attrs(raw)
     except ValueError as err:

@@ -224,7 +224,7 @@ def _program(entries: list[Entry], out_refs: tuple, node_refs: tuple, result_ref
 
 
 # ---------------------------------------------------------------- the thread's capture
-_SETTINGS = {"size": 100000}
+_SETTINGS = {"size": 10000}
 _COOLDOWN_STEPS = 50
 _MISSES_BEFORE_COOLDOWN = 4
 
@@ -258,9 +258,10 @@ def flush() -> None:
 
 
 def step_begins() -> None:
-    """A new recorded step starts: run a capture that already holds a backward."""
+    """A new ``record()`` scope starts: run what the previous one captured (a step is
+    one scope; a capture never grows across scopes that nothing reads)."""
     cap = current()
-    if cap is not None and cap.has_backward:
+    if cap is not None:
         cap.flush()
     cd = getattr(_tls, "cooldown", 0)
     if cd > 0:

@@ -38,6 +38,7 @@ from .. import random as _random
 from ..base import MXNetError
 from ..engine import capture
 from ..engine.entries import OpEntry
+from .ndarray import NDArray
 
 EAGER = CompileCache("eager op", maxsize=4096, warn_after=None)
 """Compiled programs of eager op calls (shapes vary legitimately: no retrace warning)."""
@@ -162,8 +163,6 @@ def invoke(op: OpDef, inputs: Sequence[Any], attrs: dict[str, Any], ctx=None, ou
 
     ``attrs`` are already parsed. ``out`` receives the (single) result.
     """
-    from .ndarray import NDArray
-
     if out is None and not op.mutate_inputs and autograd.is_recording():
         cap = capture.active()
         if cap is not None:
@@ -263,8 +262,6 @@ def _abstract(op: OpDef, attrs: dict, static: tuple, traced: tuple, values: tupl
 def _capture(cap, op: OpDef, inputs: Sequence[Any], attrs: dict, ctx):
     """Append ``op`` to the capture ``cap``; its outputs (pending), or None when it
     cannot be captured (the caller runs it eagerly, which raises any error)."""
-    from .ndarray import NDArray
-
     refs = [cap.ref(x) for x in inputs]
     if any(r is None for r in refs):
         return None

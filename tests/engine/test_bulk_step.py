@@ -264,3 +264,14 @@ def test_arrays_on_two_devices_are_never_captured_into_one_program() -> None:
     out = json.loads(done.stdout.strip().splitlines()[-1])
     for hyb in ("False", "True"):
         np.testing.assert_allclose(out[f"{hyb}-100000"], out[f"{hyb}-0"], rtol=1e-6)
+
+
+def test_unread_recorded_scopes_do_not_pile_up_in_one_capture() -> None:
+    x = nd.ones((4, 3))
+    x.attach_grad()
+    for _ in range(30):
+        with autograd.record():
+            y = nd.relu(x * 2)
+    assert len(capture.current().entries) <= 2  # the earlier scopes have run
+    np.testing.assert_allclose(y.asnumpy(), np.full((4, 3), 2.0))
+
