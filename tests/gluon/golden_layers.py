@@ -74,8 +74,9 @@ def run_case(name: str, hybridize: bool):
     return spec, data, out.asnumpy(), grads, aux
 
 
-def check_case(name: str, hybridize: bool) -> None:
-    """Output (dtype, shape, values), every recorded gradient and aux state vs MXNet."""
+def check_case(name: str, hybridize: bool) -> list[str]:
+    """Output (dtype, shape, values), every recorded gradient and aux state vs MXNet;
+    returns the names of the golden arrays compared."""
     spec, data, out, grads, aux = run_case(name, hybridize)
     tol = {"atol": spec["atol"], "rtol": spec["rtol"]}
     expected = data[spec["outputs"][0]]
@@ -87,10 +88,12 @@ def check_case(name: str, hybridize: bool) -> None:
         np.testing.assert_allclose(value, data[gkey], err_msg=gkey, **tol)
     for akey, value in aux.items():
         np.testing.assert_allclose(value, data[akey], err_msg=akey, **tol)
+    return [spec["outputs"][0], *grads, *aux]
 
 
-def check_agreement(name: str) -> None:
-    """Eager and hybridized outputs, gradients and aux states agree to 1e-5 relative."""
+def check_agreement(name: str) -> list[str]:
+    """Eager and hybridized outputs, gradients and aux states agree to 1e-5 relative;
+    returns what was compared ("output" and the gradient and aux names)."""
     _, _, out_e, grads_e, aux_e = run_case(name, False)
     _, _, out_h, grads_h, aux_h = run_case(name, True)
     np.testing.assert_allclose(out_h, out_e, rtol=1e-5, atol=1e-6)
@@ -99,3 +102,4 @@ def check_agreement(name: str) -> None:
                                    err_msg=key)
     for key in aux_e:
         np.testing.assert_allclose(aux_h[key], aux_e[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    return ["output", *grads_e, *aux_e]

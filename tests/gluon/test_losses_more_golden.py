@@ -32,12 +32,12 @@ def test_every_golden_loss_case_is_covered() -> None:
 @pytest.mark.parametrize("hybridize", [False, True], ids=["eager", "hybridized"])
 @pytest.mark.parametrize("name", MORE_LOSS_CASES)
 def test_loss_matches_mxnet(name: str, hybridize: bool) -> None:
-    check_case(name, hybridize)
+    assert check_case(name, hybridize)  # at least the output was compared
 
 
 @pytest.mark.parametrize("name", MORE_LOSS_CASES)
 def test_eager_and_hybridized_agree(name: str) -> None:
-    check_agreement(name)
+    assert check_agreement(name)
 
 
 # ---------------------------------------------------------------------------
