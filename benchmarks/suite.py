@@ -54,18 +54,20 @@ def _data(kind: str, rng: np.random.RandomState):
     return x, rng.randint(0, 10, 64).astype(np.float32)
 
 
+def _mlp_variants(sizes: list[int], x, y) -> dict:
+    out = {"jax": lambda: w.jax_mlp(sizes, x, y),
+           "hybridized": lambda: w.hybrid_mlp(sizes, x, y, True),
+           "eager": lambda: w.hybrid_mlp(sizes, x, y, False)}
+    if HAS_TORCH:
+        out["torch"] = lambda: w.torch_mlp(sizes, x, y)
+    return out
+
+
 def workload(name: str):
     """``{variant: builder}`` of one workload; each builder returns ``(step, sync)``."""
     rng = np.random.RandomState(0)
     if name == "W1":
-        x, y = _data("mlp", rng)
-        sizes = [784, 256, 256, 10]
-        out = {"jax": lambda: w.jax_mlp(sizes, x, y),
-               "hybridized": lambda: w.hybrid_mlp(sizes, x, y, True),
-               "eager": lambda: w.hybrid_mlp(sizes, x, y, False)}
-        if HAS_TORCH:
-            out["torch"] = lambda: w.torch_mlp(sizes, x, y)
-        return out
+        return _mlp_variants([784, 256, 256, 10], *_data("mlp", rng))
     if name == "W2":
         x, y = _data("lenet", rng)
         out = {"jax": lambda: w.jax_lenet(x, y),
@@ -86,14 +88,7 @@ def workload(name: str):
                 "eager": lambda: w.hybrid_lstm_lm(x, y, False, 10000, 256)}
     if name.startswith("W6"):
         layers = int(name.split("-")[1])
-        x, y = _data("deep", rng)
-        sizes = [64] * (layers + 1) + [10]
-        out = {"jax": lambda: w.jax_mlp(sizes, x, y),
-               "hybridized": lambda: w.hybrid_mlp(sizes, x, y, True),
-               "eager": lambda: w.hybrid_mlp(sizes, x, y, False)}
-        if HAS_TORCH:
-            out["torch"] = lambda: w.torch_mlp(sizes, x, y)
-        return out
+        return _mlp_variants([64] * (layers + 1) + [10], *_data("deep", rng))
     raise ValueError(name)
 
 

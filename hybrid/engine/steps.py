@@ -108,6 +108,30 @@ def capture_backward(heads: Sequence[Any], head_grads: Sequence[Any],
     return True
 
 
+def captured_outputs(cap, entry: int, out_avals: Sequence, ctx: Any, blank: Callable,
+                     record: tuple | None) -> list:
+    """The pending output arrays of captured ``entry`` (``blank(ctx)`` makes one), with
+    a tape node when the call is recorded: ``record = (parents, name, saved inputs,
+    kept-output flags, aux holders or None, commit factory or None)``."""
+    results = []
+    for j, aval in enumerate(out_avals):
+        r = blank(ctx)
+        cap.pending(r, (1, entry, j), aval)
+        results.append(r)
+    if record is not None:
+        parents, name, saved, kept, holders, factory = record
+        if holders:
+            cap.holders[entry] = holders
+        saved = list(saved) + [r for r, k in zip(results, kept) if k]
+        node = autograd.TapeNode(None, parents, out_avals, name, None, saved)
+        node.vjp = cap.node(node, entry, factory)
+        for i, r in enumerate(results):
+            r._entry = (node, i)
+    if cap.full:
+        cap.flush()
+    return results
+
+
 def pending_in_open_capture(array: Any) -> bool:
     """Whether ``array`` holds a value of the thread's open capture."""
     cap = current()

@@ -35,6 +35,7 @@ from .. import random as _random
 from .. import symbol as _sym_mod
 from ..base import DeferredInitializationError, MXNetError
 from ..engine import capture as _capture
+from ..engine import steps as _steps
 from ..engine.entries import BlockEntry
 from ..ndarray.ndarray import NDArray
 from ..symbol.symbol import Symbol
@@ -639,29 +640,18 @@ class HybridBlock(Block):
         entry = BlockEntry(e, cache.graph, training, pmask if recorded else None, imask,
                            refs[:n_p], refs[n_p:n_p + n_a], refs[n_p + n_a:], rng_refs)
         cap.add(entry)
-        results = []
-        for j, aval in enumerate(out_avals):
-            r = NDArray._blank(ctx)
-            cap.pending(r, (1, e, j), aval)
-            results.append(r)
+        record = None
         if recorded:
             parents = [v._entry for v, m in zip(param_nds, pmask) if m] + \
                       [x._entry for x, m in zip(flat, imask) if m]
             factory = None
             if has_stats:
-                cap.holders[e] = aux_nds
-
                 def factory(stats, graph=cache.graph, holders=aux_nds):
                     return _aux_commit(graph, holders, stats)
 
-            node = autograd.TapeNode(None, parents, out_avals, self.name, None,
-                                     param_nds + flat)
-            node.vjp = cap.node(node, e, factory)
-            for i, r in enumerate(results):
-                r._entry = (node, i)
-        if cap.full:
-            cap.flush()
-        return results
+            record = (parents, self.name, param_nds + flat, (), aux_nds if has_stats else None,
+                      factory)
+        return _steps.captured_outputs(cap, e, out_avals, ctx, NDArray._blank, record)
 
     @staticmethod
     def _regroup_outputs(cache, results: list):

@@ -158,6 +158,7 @@ class Trainer:
         self._states: dict[int, Any] = {}
         self._ctx_states: list[dict] | None = None
         self._owner = f"trainer{next(_serial)}"
+        self._programs: dict[tuple, tuple] = {}  # indices -> (optimizer, pure update)
         weakref.finalize(self, UPDATES.drop, self._owner)  # its programs go with it
         self._kv_initialized = False
         self._kvstore: str | None = None
@@ -415,7 +416,10 @@ class Trainer:
 
     def _update_program(self, indices: tuple[int, ...]):
         """The pure update of the parameters ``indices``: ``(weights, grads, states, lrs,
-        wds, rescale, ts) -> (new weights, new states)``."""
+        wds, rescale, ts) -> (new weights, new states)`` (one per optimizer and set)."""
+        found = self._programs.get(indices)
+        if found is not None and found[0] is self._optimizer:
+            return found[1]
         # Weakly: the shared caches must not keep the optimizer (and through its
         # param_dict the whole network) alive; it is traced only while in use.
         opt_ref = weakref.ref(self._optimizer)
@@ -430,6 +434,7 @@ class Trainer:
                 new_s.append(s)
             return tuple(new_w), tuple(new_s)
 
+        self._programs[indices] = (self._optimizer, run)
         return run
 
     def _step_fn(self, indices: tuple[int, ...], donate_weights: bool):

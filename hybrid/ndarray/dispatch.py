@@ -36,7 +36,7 @@ from lowering.residuals import read_by_residuals
 from .. import autograd
 from .. import random as _random
 from ..base import MXNetError
-from ..engine import capture
+from ..engine import capture, steps
 from ..engine.entries import OpEntry
 from .ndarray import NDArray
 
@@ -78,6 +78,13 @@ def _forward_program(op: OpDef, attrs: dict, static: tuple, traced: tuple, train
 
 def _recorded_program(op: OpDef, attrs: dict, static: tuple, traced: tuple, training: bool,
                       mask: tuple[bool, ...], arrays: Sequence):
+    run, k = _recorded_run(op, attrs, static, traced, training, mask, arrays)
+    return EAGER.jit(op.name, k, run), run, k
+
+
+def _recorded_run(op: OpDef, attrs: dict, static: tuple, traced: tuple, training: bool,
+                  mask: tuple[bool, ...], arrays: Sequence):
+    """``(run, key)``: the pure forward-and-VJP of one recorded call, and its cache key."""
     k = key(attrs=static, traced=traced, training=training, differentiated=mask,
             inputs=avals(arrays))
 
@@ -92,7 +99,7 @@ def _recorded_program(op: OpDef, attrs: dict, static: tuple, traced: tuple, trai
         outs, vjp, stats = jax.vjp(f, *diff, has_aux=True)
         return outs, stats, vjp
 
-    return EAGER.jit(op.name, k, run), run, k
+    return run, k
 
 
 _READS: dict[tuple, tuple[bool, ...]] = {}
@@ -245,7 +252,7 @@ def _abstract(op: OpDef, attrs: dict, static: tuple, traced: tuple, values: tupl
             arrays, values, rng)
         reads = None
     else:
-        _, run, rk = _recorded_program(op, attrs, static, traced, training, mask, arrays)
+        run, rk = _recorded_run(op, attrs, static, traced, training, mask, arrays)
         diff = [a for a, m in zip(arrays, mask) if m]
         fixed = [a for a, m in zip(arrays, mask) if not m]
         outs, stats, _ = jax.eval_shape(run, diff, fixed, values, rng)
@@ -288,15 +295,10 @@ def _capture(cap, op: OpDef, inputs: Sequence[Any], attrs: dict, ctx):
     cap.add(entry)
     if ctx is None:
         ctx = inputs[0].context if inputs else None
-    results = []
-    for j, aval in enumerate(out_avals):
-        r = NDArray._blank(ctx)
-        cap.pending(r, (1, e, j), aval)
-        results.append(r)
+    record = None
     if recording:
         parents = [x._entry for x, m in zip(inputs, mask) if m]
-        factory = None
-        aux = ()
+        factory, holders, aux = None, None, ()
         if has_stats:
             aux = op.aux_inputs(attrs)
             holders = [inputs[i] for i in aux]
@@ -305,15 +307,9 @@ def _capture(cap, op: OpDef, inputs: Sequence[Any], attrs: dict, ctx):
             def factory(stats, holders=holders, split=split):
                 return _aux_commit(op, attrs, split, holders, stats)
 
-            cap.holders[e] = holders
         saved = [x for i, (x, r) in enumerate(zip(inputs, reads[0])) if r and i not in aux]
-        saved += [r for r, kept in zip(results, reads[1]) if kept]
-        node = autograd.TapeNode(None, parents, out_avals, op.name, None, saved)
-        node.vjp = cap.node(node, e, factory)
-        for i, r in enumerate(results):
-            r._entry = (node, i)
-    if cap.full:
-        cap.flush()
+        record = (parents, op.name, saved, reads[1], holders, factory)
+    results = steps.captured_outputs(cap, e, out_avals, ctx, NDArray._blank, record)
     return results[0] if len(results) == 1 else results
 
 
