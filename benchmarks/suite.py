@@ -2,8 +2,9 @@
 
 Workloads (see ``benchmarks/workloads.py``): W1 MLP, W2 LeNet, W3 CIFAR ResNet-18,
 W4 2-layer LSTM LM, W5 per-call overhead, W6 10/50/200-layer Dense(64) MLP. For each,
-the variants (hybrid hybridized, hybrid eager, hand-written ``jax.jit``, and PyTorch
-on CPU for W1, W2, W6 when it is installed) run interleaved for ``--rounds`` rounds
+the variants (hybrid hybridized, hybrid eager, hybrid ``trainer.compile_step``,
+hand-written ``jax.jit``, and PyTorch on CPU for W1, W2, W6 when it is installed)
+run interleaved for ``--rounds`` rounds
 of ``--steps`` steps; medians and ratios to ``jax.jit`` are printed, with the compiled
 programs executed per hybrid step, and one JSON line per figure. Pin it:
 
@@ -57,7 +58,8 @@ def _data(kind: str, rng: np.random.RandomState):
 def _mlp_variants(sizes: list[int], x, y) -> dict:
     out = {"jax": lambda: w.jax_mlp(sizes, x, y),
            "hybridized": lambda: w.hybrid_mlp(sizes, x, y, True),
-           "eager": lambda: w.hybrid_mlp(sizes, x, y, False)}
+           "eager": lambda: w.hybrid_mlp(sizes, x, y, False),
+           "compiled": lambda: w.hybrid_mlp(sizes, x, y, "compiled")}
     if HAS_TORCH:
         out["torch"] = lambda: w.torch_mlp(sizes, x, y)
     return out
@@ -72,7 +74,8 @@ def workload(name: str):
         x, y = _data("lenet", rng)
         out = {"jax": lambda: w.jax_lenet(x, y),
                "hybridized": lambda: w.hybrid_lenet(x, y, True),
-               "eager": lambda: w.hybrid_lenet(x, y, False)}
+               "eager": lambda: w.hybrid_lenet(x, y, False),
+               "compiled": lambda: w.hybrid_lenet(x, y, "compiled")}
         if HAS_TORCH:
             out["torch"] = lambda: w.torch_lenet(x, y)
         return out
@@ -80,12 +83,14 @@ def workload(name: str):
         x, y = _data("resnet", rng)
         return {"jax": lambda: w.jax_resnet18(x, y),
                 "hybridized": lambda: w.hybrid_resnet18(x, y, True),
-                "eager": lambda: w.hybrid_resnet18(x, y, False)}
+                "eager": lambda: w.hybrid_resnet18(x, y, False),
+                "compiled": lambda: w.hybrid_resnet18(x, y, "compiled")}
     if name == "W4":
         x, y = _data("lstm", rng)
         return {"jax": lambda: w.jax_lstm_lm(x, y, 10000, 256),
                 "hybridized": lambda: w.hybrid_lstm_lm(x, y, True, 10000, 256),
-                "eager": lambda: w.hybrid_lstm_lm(x, y, False, 10000, 256)}
+                "eager": lambda: w.hybrid_lstm_lm(x, y, False, 10000, 256),
+                "compiled": lambda: w.hybrid_lstm_lm(x, y, "compiled", 10000, 256)}
     if name.startswith("W6"):
         layers = int(name.split("-")[1])
         return _mlp_variants([64] * (layers + 1) + [10], *_data("deep", rng))
@@ -154,7 +159,7 @@ def run_workload(name: str, rounds: int, steps: int) -> list[dict]:
         row = {"benchmark": name, "variant": variant, "ms_per_step": med * 1e3,
                "ratio_to_jax": med / base,
                "executions_per_step": statistics.median(calls[variant])
-               if variant in ("hybridized", "eager") else None,
+               if variant in ("hybridized", "eager", "compiled") else None,
                "first_step_s": compile_s[variant],
                "second_step_s": compile_s[variant + " step 2"],
                "compile_ratio_to_jax": compile_s[variant] / compile_s["jax"]}

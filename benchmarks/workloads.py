@@ -26,8 +26,10 @@ LR, MOMENTUM = 0.05, 0.9
 
 
 # ------------------------------------------------------------------ hybrid side
-def _hybrid_step(net, loss_fn, x: np.ndarray, y: np.ndarray, hybridize: bool,
+def _hybrid_step(net, loss_fn, x: np.ndarray, y: np.ndarray, hybridize: bool | str,
                  states=None):
+    """The plain Gluon loop (``hybridize`` True or False), or ``trainer.compile_step``
+    (``hybridize="compiled"``)."""
     net.initialize(mx.init.Xavier())
     if hybridize:
         net.hybridize()
@@ -35,6 +37,11 @@ def _hybrid_step(net, loss_fn, x: np.ndarray, y: np.ndarray, hybridize: bool,
                             {"learning_rate": LR, "momentum": MOMENTUM})
     data, label = nd.array(x), nd.array(y)
     batch = x.shape[0] if x.ndim != 2 or states is None else x.shape[1]
+    if hybridize == "compiled":
+        model = net if states is None else _FirstOutput(net)
+        compiled = trainer.compile_step(model, loss_fn)
+        inputs = [data] if states is None else [data, *states]
+        return (lambda: compiled(inputs, label, batch)), lambda loss: loss.wait_to_read()
 
     def step():
         with autograd.record():
@@ -45,6 +52,19 @@ def _hybrid_step(net, loss_fn, x: np.ndarray, y: np.ndarray, hybridize: bool,
         return loss
 
     return step, lambda loss: loss.wait_to_read()
+
+
+class _FirstOutput(gluon.HybridBlock):
+    """``net(x, [h, c])[0]`` as a block of three inputs (``compile_step`` takes a net of
+    one output)."""
+
+    def __init__(self, net, **kwargs) -> None:
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.net = net
+
+    def hybrid_forward(self, F, x, h, c):
+        return self.net(x, [h, c])[0]
 
 
 def hybrid_mlp(sizes: list[int], x, y, hybridize: bool):

@@ -23,6 +23,7 @@ Refs name values inside a capture: ``(0, i)`` is concrete input (leaf) ``i``;
 
 from __future__ import annotations
 
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -41,6 +42,7 @@ STEPS = CompileCache("bulk step", maxsize=64, warn_after=None)
 """Compiled programs of captured steps, one per signature."""
 
 _tls = threading.local()
+_AVALS: dict[tuple, jax.ShapeDtypeStruct] = {}  # shared (shape, dtype) descriptions
 EXECUTIONS = [0]
 
 
@@ -61,12 +63,14 @@ class Capture:
         self.leaves: list[Any] = []
         self._leaf_ids: dict[int, int] = {}
         self.device: Any = None  # the device of the arrays captured so far
+        self._sharding: Any = None  # the sharding of one of them (a quick equality test)
         self.entries: list[Entry] = []
         self.arrays: list[tuple[weakref.ref, Pending]] = []
         self.nodes: list[tuple[Any, int, Callable | None]] = []  # (TapeNode, entry, commit)
         self.results: list[tuple[tuple, Callable[[Any], None]]] = []  # (ref, assign)
         self.after: list[Callable[[], None]] = []
         self.holders: dict[int, list] = {}  # entry -> aux-state NDArrays it commits to
+        self.replaced: dict[int, Any] = {}  # leaf -> the NDArray whose value it is, or ALWAYS
         self.has_backward = False
         self.closed = False
         self._lock = threading.RLock()
@@ -94,20 +98,46 @@ class Capture:
         value = array._value
         if value.__class__ is Pending:
             return value.ref if value.capture is self else None
+        i = self._leaf_ids.get(id(value))
+        if i is not None:
+            return (0, i)
         # One program runs on one device: an array on another one ends the capture.
-        device = next(iter(value.devices()))
-        if self.device is None:
-            self.device = device
-        elif device != self.device:
-            return None
+        sharding = value.sharding
+        if sharding is not self._sharding and sharding != self._sharding:
+            devices = value.devices()
+            if len(devices) != 1:
+                return None
+            device = next(iter(devices))
+            if self.device is None:
+                self.device = device
+                self._sharding = sharding
+            elif device != self.device:
+                return None
         return self.leaf(value)
+
+    def replaces(self, ref: tuple, owner: Any) -> None:
+        """The run replaces the concrete value ``ref`` (a weight, an optimizer state, a
+        running statistic): its buffer may be donated to the program. ``owner`` is the
+        NDArray holding it (donated only if nothing else does), or ``ALWAYS`` for values
+        only hybrid holds (optimizer states, donated by the eager update too)."""
+        if ref[0] == 0:
+            self.replaced[ref[1]] = owner
 
     def add(self, entry: Entry) -> int:
         self.entries.append(entry)
         return len(self.entries) - 1
 
     def pending(self, array: Any, ref: tuple, aval: jax.ShapeDtypeStruct) -> None:
-        """Make ``array``'s value the captured value ``ref``."""
+        """Make ``array``'s value the captured value ``ref`` (``aval``: its shape and
+        dtype; an array given for it is not kept, so its buffer can be freed or donated)."""
+        if aval.__class__ is not jax.ShapeDtypeStruct:
+            k = (aval.shape, aval.dtype)
+            found = _AVALS.get(k)
+            if found is None:
+                if len(_AVALS) > 4096:
+                    _AVALS.clear()
+                found = _AVALS[k] = jax.ShapeDtypeStruct(*k)
+            aval = found
         p = Pending(self, ref, aval)
         array._value = p
         self.arrays.append((weakref.ref(array), p))
@@ -127,6 +157,34 @@ class Capture:
         return len(self.entries) >= self.limit
 
     # ------------------------------------------------------------ running
+    def _donated(self) -> tuple[int, ...]:
+        """The leaves the program takes over (``replaces``): fixed by the structure, so
+        one program serves every step."""
+        leaves = self.leaves
+        return tuple(sorted(i for i in self.replaced if isinstance(leaves[i], jax.Array)))
+
+    def _gifts(self, donated: tuple[int, ...]) -> list:
+        """The buffers given to the program for the ``donated`` leaves: the value itself
+        when nothing but this capture and its owner holds it, else a fresh copy (on the
+        first step the values are not committed yet; a value the user also holds must
+        stay readable)."""
+        gifts = []
+        leaves = self.leaves
+        for i in donated:
+            v = leaves[i]
+            owner = self.replaced[i]
+            # References besides getrefcount's argument: the leaf list, ``v``, and the
+            # owner while it holds the value (a weight, until the update's result is
+            # assigned). Any other holder gets the copy's original.
+            alone = owner is ALWAYS or sys.getrefcount(v) - 1 <= (
+                3 if owner._value is v else 2)
+            if alone and v.committed:
+                gifts.append(v)
+            else:
+                device = self.device if self.device is not None else next(iter(v.devices()))
+                gifts.append(jax.device_put(v, device, may_alias=False))
+        return gifts
+
     def flush(self) -> None:
         """Run everything captured as one program and assign the results."""
         with self._lock:
@@ -141,6 +199,7 @@ class Capture:
             finally:  # a run capture holds nothing: its arrays now hold their own values
                 self.leaves, self._leaf_ids, self.arrays = [], {}, []
                 self.nodes, self.results, self.after, self.holders = [], [], [], {}
+                self.replaced = {}
                 self.entries = []
 
     @x64.scoped
@@ -158,14 +217,25 @@ class Capture:
         # Leaf shapes and dtypes are not part of the key: jax.jit retraces the program
         # when they change (counted as a trace of "step"); the entries themselves are
         # shape-generic, and a backward's entry holds the shapes it depends on.
+        donated = self._donated()
         sig = key(entries=tuple(e.sig for e in self.entries), outputs=out_refs,
-                  nodes=node_refs, results=result_refs)
+                  nodes=node_refs, results=result_refs, donated=donated)
         fn = STEPS.get("step", sig)
         note_compile(fn is None)
         if fn is None:
             fn = STEPS.jit("step", sig, _program(list(self.entries), out_refs, node_refs,
-                                                 result_refs))
-        values, vjps, stats, results = fn(_commit_all(self.leaves, self.device))
+                                                 result_refs, donated, len(self.leaves)),
+                           donate_argnums=(0,) if donated else ())
+        gifts = self._gifts(donated)
+        if donated:
+            skip = set(donated)
+            kept = [v for i, v in enumerate(self.leaves) if i not in skip]
+        else:
+            kept = self.leaves
+        kept = _commit_all(kept, self.device)
+        self.leaves = self._leaf_ids = None  # the donated buffers' last holders
+        values, vjps, stats, results = fn(gifts, kept)
+        del gifts, kept
         EXECUTIONS[0] += 1
         for (a, _), v in zip(live, values):
             a._value = v
@@ -205,8 +275,20 @@ def _commit_all(leaves: list, device: Any) -> list:
     return out
 
 
-def _program(entries: list[Entry], out_refs: tuple, node_refs: tuple, result_refs: tuple):
-    def run(leaves):
+ALWAYS = object()
+"""``Capture.replaces`` owner of a value only hybrid holds (always donated)."""
+
+
+def _program(entries: list[Entry], out_refs: tuple, node_refs: tuple, result_refs: tuple,
+             donated: tuple[int, ...], n_leaves: int):
+    rest = [i for i in range(n_leaves) if i not in set(donated)]
+
+    def run(gift, kept):
+        leaves = [None] * n_leaves
+        for i, v in zip(donated, gift):
+            leaves[i] = v
+        for i, v in zip(rest, kept):
+            leaves[i] = v
         env: dict = {}
 
         def get(ref):

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 
 from .. import autograd
-from .capture import current
+from .capture import ALWAYS, current
 from .entries import BackwardEntry, UpdateEntry
 from .pending import Pending, PendingVJP
 
@@ -61,7 +61,7 @@ def capture_backward(heads: Sequence[Any], head_grads: Sequence[Any],
     for n in nodes:
         avals = tuple((tuple(a.shape), np.dtype(a.dtype)) for a in n.out_avals)
         order.append((n.vjp.entry, avals, tuple(spec(p, i) for p, i in n.parents)))
-    var_specs, grads = [], []
+    var_specs, grads, replaced = [], [], []
     for v in variables:
         arr = v.array
         g = arr._grad
@@ -70,8 +70,10 @@ def capture_backward(heads: Sequence[Any], head_grads: Sequence[Any],
             grads.append(None)
             continue
         old = cap.ref(g) if arr._grad_req == "add" else None
-        if arr._grad_req == "add" and old is None:
-            return False
+        if arr._grad_req == "add":
+            if old is None:
+                return False
+            replaced.append((old, g))
         var_specs.append((arr._grad_req, np.dtype(g._aval().dtype), old))
         grads.append(g)
     holder_keys: dict[int, int] = {}
@@ -91,8 +93,11 @@ def capture_backward(heads: Sequence[Any], head_grads: Sequence[Any],
                 holder_keys[id(h)] = len(holders)
                 holders.append(h)
                 holder_refs.append(ref)
+                replaced.append((ref, h))
             keys.append(holder_keys[id(h)])
         commits.append((n.vjp.entry, tuple(keys)))
+    for ref, owner in replaced:
+        cap.replaces(ref, owner)
     b = len(cap.entries)
     cap.add(BackwardEntry(b, cap.entries, head_specs, order, var_specs, commits, holder_refs))
     for n in nodes:  # freed, as an eager backward without retain_graph frees them
@@ -151,9 +156,15 @@ def capture_update(owner: Any, update: Callable, values: Sequence[Any], states: 
     if any(r is None for r in weight_refs + grad_refs):
         return False
     leaves, tree = jax.tree_util.tree_flatten(tuple(states))
+    state_refs = [cap.leaf(x) for x in leaves]
+    del leaves
+    for v, r in zip(values, weight_refs):
+        cap.replaces(r, v)
+    for r in state_refs:
+        cap.replaces(r, ALWAYS)
     e = len(cap.entries)
-    cap.add(UpdateEntry(e, owner, update, weight_refs, grad_refs,
-                        [cap.leaf(x) for x in leaves], tree, [cap.leaf(h) for h in hyper]))
+    cap.add(UpdateEntry(e, owner, update, weight_refs, grad_refs, state_refs, tree,
+                        [cap.leaf(h) for h in hyper]))
     cap.result((1, e, "out"), assign)
     cap.flush()
     return True

@@ -560,7 +560,8 @@ class HybridBlock(Block):
                 cache = self._caches.get(signature)
                 if cache is None:
                     cache = self._caches[signature] = self._build_cache(args)
-        self._cache = cache
+        if self._cache is not cache:
+            self._cache = cache
         return cache
 
     @x64.scoped

@@ -255,6 +255,15 @@ class Trainer:
             self._allreduce_grads()
         self._update(ignore_stale_grad)
 
+    def compile_step(self, net: Any, loss_fn: Any, return_outputs: bool = False):
+        """A :class:`~hybrid.gluon.train_step.TrainStep`: ``step(data, label)`` runs
+        ``record(); loss_fn(net(data), label); backward(); self.step(batch)`` as one
+        compiled program and returns the loss (and the output with ``return_outputs``).
+        hybrid's own API (MXNet has none): the plain loop is captured the same way."""
+        from .train_step import TrainStep
+
+        return TrainStep(self, net, loss_fn, return_outputs)
+
     @x64.scoped
     def allreduce_grads(self) -> None:
         """Sum each parameter's gradients over its contexts into every context's gradient
@@ -388,10 +397,7 @@ class Trainer:
             if i not in states:
                 states[i] = opt.create_state_arrays(i, v._data)
         # prepare_update advances the counters and reads the schedule in MXNet's order.
-        lrs, wds, ts = zip(*(opt.prepare_update(i) for i in indices))
-        lrs = np.asarray(lrs, dtype=np.float64)
-        wds = np.asarray(wds, dtype=np.float64)
-        ts = np.asarray(ts, dtype=np.int64)
+        lrs, wds, ts = opt.prepare_updates(indices)
         key = tuple(indices)
         st = tuple(states[i] for i in indices)
         hyper = (lrs, wds, np.float64(opt.rescale_grad), ts)

@@ -216,7 +216,8 @@ class NDArray:
     def copyto(self, other: NDArray | Context) -> NDArray:
         """Copy into ``other`` (an NDArray of the same shape) or onto a context."""
         if isinstance(other, Context):
-            return NDArray(jax.device_put(self._data, other.jax_device), ctx=other)
+            return NDArray(jax.device_put(self._data, other.jax_device, may_alias=False),
+                           ctx=other)
         if other.shape != self.shape:
             raise ValueError(f"copyto: shape {self.shape} does not match target {other.shape}")
         if other is self:
@@ -227,7 +228,7 @@ class NDArray:
         if recorded and np.dtype(self.dtype) != np.dtype(other.dtype):
             src = self.astype(other.dtype)
         other._set_data(jax.device_put(src._data.astype(other._data.dtype),
-                                       other.context.jax_device))
+                                       other.context.jax_device, may_alias=False))
         if recorded:
             # MXNet records the copy: gradients reaching ``other`` flow back to ``self``.
             other._entry = src._entry
@@ -444,7 +445,15 @@ class NDArray:
     # ------------------------------------------------------------ operators
     def _binary(self, other: Any, array_op: str, scalar_op: str, reverse: bool = False):
         if isinstance(other, NDArray):
-            return _op(array_op)(other, self) if reverse else _op(array_op)(self, other)
+            a, b = (other, self) if reverse else (self, other)
+            if autograd.is_recording():
+                return _op(array_op)(a, b)
+            op, binary, remember = _BINARY_API.get(array_op) or _binary_api(array_op)
+            out = binary(op, a, b)
+            if out is None:
+                out = _op(array_op)(a, b)
+                remember(op, a, b)
+            return out
         if isinstance(other, numbers.Number) or isinstance(other, np.generic):
             return _op(scalar_op)(self, scalar=other)
         if isinstance(other, (np.ndarray, list, tuple)):
@@ -533,6 +542,18 @@ def _rebuild(data: np.ndarray, device_type: str, device_id: int) -> NDArray:
 
 
 _OP_CACHE: dict[str, Any] = {}
+_BINARY_API: dict[str, tuple] = {}
+
+
+def _binary_api(name: str) -> tuple:
+    """``(op, dispatch.binary, dispatch.remember_binary)`` for an array-array operator,
+    bound on first use (dispatch imports this module)."""
+    from lowering import registry
+
+    from . import dispatch
+
+    found = _BINARY_API[name] = (registry.get(name), dispatch.binary, dispatch.remember_binary)
+    return found
 
 
 def _op(name: str):

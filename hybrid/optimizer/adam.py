@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .optimizer import (
     Optimizer,
@@ -16,6 +17,7 @@ from .optimizer import (
     _hi,
     _op,
     _py_clip,
+    batched_prepare,
     register,
 )
 
@@ -54,12 +56,17 @@ class Adam(Optimizer):
         self.epsilon = epsilon
         self.lazy_update = lazy_update
 
+    @batched_prepare
     def prepare_update(self, index: int) -> tuple[float, float, int]:
         """As the base class; ``ZeroDivisionError`` when ``1 - beta1 ** t`` is 0 (MXNet
         divides by it in Python, e.g. ``beta1=1``)."""
         lr, wd, t = super().prepare_update(index)
         _check_bias_correction(self, t)
         return lr, wd, t
+
+    def _check_prepared(self, lrs, wds, ts) -> None:
+        for t in np.unique(ts):
+            _check_bias_correction(self, int(t))
 
     def _state_arrays(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))
@@ -96,11 +103,16 @@ class Adamax(Optimizer):
         self.beta1 = beta1
         self.beta2 = beta2
 
+    @batched_prepare
     def prepare_update(self, index: int) -> tuple[float, float, int]:
         """As the base class; ``ZeroDivisionError`` when ``1 - beta1 ** t`` is 0."""
         lr, wd, t = super().prepare_update(index)
         _check_bias_correction(self, t)
         return lr, wd, t
+
+    def _check_prepared(self, lrs, wds, ts) -> None:
+        for t in np.unique(ts):
+            _check_bias_correction(self, int(t))
 
     def _state_arrays(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))
@@ -282,12 +294,16 @@ class LAMB(Optimizer):
         self.bias_correction = bias_correction
         self.aggregate_num = 45
 
+    @batched_prepare
     def prepare_update(self, index: int) -> tuple[float, float, int]:
         """As the base class; a non-finite ``lr``/``wd`` raises ``MXNetError`` (as MXNet's
         ``multi_lamb_update`` attribute parser does)."""
         lr, wd, t = super().prepare_update(index)
         _check_finite_tuple_params("multi_lamb_update", lr, wd)
         return lr, wd, t
+
+    def _check_prepared(self, lrs, wds, ts) -> None:
+        _check_finite_tuple_params("multi_lamb_update", lrs, wds)
 
     def _state_arrays(self, index, weight):
         return (_zeros_like(weight), _zeros_like(weight))

@@ -6,7 +6,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from .optimizer import Optimizer, _as, _py_clip, register
+from .optimizer import Optimizer, _as, _py_clip, batched_prepare, register
 
 __all__ = ["GroupAdaGrad"]
 
@@ -32,11 +32,15 @@ class GroupAdaGrad(Optimizer):
         super().__init__(**kwargs)
         self.float_stable_eps = eps
 
+    @batched_prepare
     def prepare_update(self, index: int) -> tuple[float, float, int]:
         """As the base class; raises ``AssertionError`` if the weight decay is not 0."""
         lr, wd, t = super().prepare_update(index)
         assert wd == 0, "Weight decay is not supported for GroupAdaGrad"
         return lr, wd, t
+
+    def _check_prepared(self, lrs, wds, ts) -> None:
+        assert not wds.any(), "Weight decay is not supported for GroupAdaGrad"
 
     def _state_arrays(self, index, weight):
         assert len(weight.shape) == 2

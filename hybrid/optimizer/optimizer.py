@@ -37,7 +37,7 @@ accumulated gradient, SGLD's random key); each class documents its state.
 
 from __future__ import annotations
 
-import math
+import functools
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -83,10 +83,12 @@ def _check_finite_tuple_params(op: str, lr: float, wd: float) -> None:
     """MXNet's aggregated kernels take ``lrs``/``wds`` as tuple attributes, whose parser
     refuses ``nan``/``inf``: raise the same ``MXNetError``."""
     for field, value in (("lrs", lr), ("wds", wd)):
-        if not math.isfinite(float(value)):
+        bad = np.asarray(value, np.float64).reshape(-1)
+        bad = bad[~np.isfinite(bad)]
+        if bad.size:
             raise MXNetError(
                 f"Invalid Parameter format for {field} expect tuple of <float> but "
-                f"value='[{float(value)}]', in operator {op}: the learning rate and weight "
+                f"value='[{float(bad[0])}]', in operator {op}: the learning rate and weight "
                 "decay must be finite")
 
 
@@ -404,17 +406,7 @@ class Optimizer:
         with NDArray code, below the class that defines the pure step): those must be
         driven through the eager API (``Updater``).
         """
-        mro = type(self).__mro__
-
-        def owner(name: str) -> int:
-            return next(i for i, klass in enumerate(mro) if name in vars(klass))
-
-        step_owner = owner("_step")
-        if mro[step_owner] is Optimizer:
-            return False
-        eager = ("update", "update_multi_precision", "create_state",
-                 "create_state_multi_precision")
-        return all(owner(name) >= step_owner for name in eager)
+        return _fused(type(self))
 
     def prepare_update(self, index: int) -> tuple[float, float, int]:
         """Advance ``index``'s update count and return ``(lr, wd, t)`` as MXNet's ``update`` does.
@@ -424,6 +416,56 @@ class Optimizer:
         """
         self._update_count(index)
         return self._get_lr(index), self._get_wd(index), self._index_update_count[index]
+
+    def prepare_updates(self, indices: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``prepare_update`` of each index in order, as ``(lrs, wds, ts)`` arrays.
+
+        For the optimizers whose ``prepare_update`` is the base one (plus a check of the
+        results, ``_check_prepared``) this is computed in one pass: the counts advance in
+        order, the scheduler is called once per distinct ``num_update`` the pass goes
+        through, and the multipliers are read per index; other optimizers run their own
+        ``prepare_update`` per index.
+        """
+        if type(self).prepare_update not in _BATCHED_PREPARE:
+            lrs, wds, ts = zip(*(self.prepare_update(i) for i in indices))
+            return (np.asarray(lrs, np.float64), np.asarray(wds, np.float64),
+                    np.asarray(ts, np.int64))
+        counts, begin = self._index_update_count, self.begin_num_update
+        num = self.num_update
+        ts, nums = [], []
+        for idx in indices:
+            c = counts.get(idx, begin) + 1
+            counts[idx] = c
+            if c > num:
+                num = c
+            ts.append(c)
+            nums.append(num)
+        self.num_update = num
+        if self.lr_scheduler is None:
+            lrs = np.full(len(indices), self.lr, np.float64)
+        elif nums[0] == num:
+            lrs = np.full(len(indices), self.lr_scheduler(num), np.float64)
+        else:
+            by_num = {n: self.lr_scheduler(n) for n in dict.fromkeys(nums)}
+            lrs = np.asarray([by_num[n] for n in nums], np.float64)
+        lrs *= self._multipliers(indices, "lr_mult", self.lr_mult)
+        wds = self.wd * self._multipliers(indices, "wd_mult", self.wd_mult)
+        ts = np.asarray(ts, np.int64)
+        self._check_prepared(lrs, wds, ts)
+        return lrs, wds, ts
+
+    def _multipliers(self, indices: list[int], attr: str, table: dict) -> np.ndarray:
+        """Per index: the parameter's ``attr``, else ``table`` by index or by name, else 1."""
+        pd = self.param_dict
+        if all(i in pd for i in indices):
+            return np.asarray([getattr(pd[i], attr) for i in indices], np.float64)
+        names = self.idx2name
+        return np.asarray([getattr(pd[i], attr) if i in pd else table[i] if i in table
+                           else table.get(names[i], 1.0) if i in names else 1.0
+                           for i in indices], np.float64)
+
+    def _check_prepared(self, lrs: np.ndarray, wds: np.ndarray, ts: np.ndarray) -> None:
+        """What ``prepare_update`` checks, over a whole batch (default nothing)."""
 
     def _uses_master_copy(self, weight: Any) -> bool:
         return bool(self.multi_precision) and _is_float16(weight.dtype)
@@ -575,6 +617,32 @@ class Optimizer:
 
 register = Optimizer.register
 create = Optimizer.create_optimizer
+
+
+@functools.cache
+def _fused(cls: type) -> bool:
+    """``supports_fused_step`` of the class ``cls`` (a property of the class alone)."""
+    mro = cls.__mro__
+
+    def owner(name: str) -> int:
+        return next(i for i, klass in enumerate(mro) if name in vars(klass))
+
+    step_owner = owner("_step")
+    if mro[step_owner] is Optimizer:
+        return False
+    eager = ("update", "update_multi_precision", "create_state",
+             "create_state_multi_precision")
+    return all(owner(name) >= step_owner for name in eager)
+
+
+_BATCHED_PREPARE = {Optimizer.prepare_update}
+"""``prepare_update`` functions that ``prepare_updates`` may batch (see there)."""
+
+
+def batched_prepare(fn: Callable) -> Callable:
+    """Mark a ``prepare_update`` that is the base one plus ``_check_prepared`` (batchable)."""
+    _BATCHED_PREPARE.add(fn)
+    return fn
 
 
 class Updater:

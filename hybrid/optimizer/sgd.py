@@ -11,7 +11,15 @@ import jax.numpy as jnp
 from lowering.ops.optimizer import multi_sgd_step, nag_step
 
 from ..base import MXNetError
-from .optimizer import Optimizer, Pytree, _as, _check_finite_tuple_params, _op, register
+from .optimizer import (
+    Optimizer,
+    Pytree,
+    _as,
+    _check_finite_tuple_params,
+    _op,
+    batched_prepare,
+    register,
+)
 
 __all__ = ["SGD", "ccSGD", "NAG", "Signum", "LARS", "LBSGD"]
 
@@ -65,12 +73,16 @@ class SGD(_MomentumMixin, Optimizer):
         self.lazy_update = lazy_update
         self.aggregate_num = 4
 
+    @batched_prepare
     def prepare_update(self, index: int) -> tuple[float, float, int]:
         """As the base class; a non-finite ``lr``/``wd`` raises ``MXNetError`` (as MXNet's
         ``multi_sgd_update`` attribute parser does, after the count was advanced)."""
         lr, wd, t = super().prepare_update(index)
         _check_finite_tuple_params("multi_sgd_update", lr, wd)
         return lr, wd, t
+
+    def _check_prepared(self, lrs, wds, ts) -> None:
+        _check_finite_tuple_params("multi_sgd_update", lrs, wds)
 
     def _step(self, index, weight, grad, state, lr, wd, rescale_grad, t):
         # MXNet's Updater always aggregates dense SGD updates: multi_[mp_]sgd[_mom]_update.

@@ -20,6 +20,7 @@ import pytest
 
 from hybrid import lr_scheduler
 from hybrid import optimizer as opt
+from hybrid.base import MXNetError
 from hybrid.ndarray import NDArray
 from lowering import registry
 from tests.golden_cases import arrays, case, cases
@@ -288,6 +289,48 @@ def test_lbsgd_reads_learning_rate_before_advancing_the_count():
     sched = lr_scheduler.FactorScheduler(step=1, factor=0.5, base_lr=1.0)
     o = opt.LBSGD(lr_scheduler=sched)
     assert [o.prepare_update(0)[0] for _ in range(3)] == [1.0, 1.0, 0.5]
+
+
+@pytest.mark.parametrize("name", ["sgd", "nag", "adam", "adamax", "lamb", "rmsprop", "lbsgd",
+                                  "nadam", "signum"])
+@pytest.mark.parametrize("scheduled", [False, True])
+def test_prepare_updates_equals_prepare_update_per_index(name, scheduled):
+    """The batched pass gives what the per-index calls give, in MXNet's order: uneven
+    counts (the scheduler sees num_update grow inside one pass), multipliers from
+    param_dict, by index and by name."""
+
+    def make():
+        sched = lr_scheduler.FactorScheduler(step=2, factor=0.5, base_lr=0.4) \
+            if scheduled else None
+        o = opt.create(name, learning_rate=None if scheduled else 0.3, wd=0.01,
+                       lr_scheduler=sched, param_idx2name={3: "d_bias", 4: "e_weight"},
+                       param_dict={0: _param(2.0, 0.5), 1: _param(1.0, 3.0)})
+        o.set_lr_mult({2: 0.25, "e_weight": 4.0})
+        o.set_wd_mult({2: 2.0})
+        return o
+
+    batched, single = make(), make()
+    for o in (batched, single):  # uneven counts: index 1 is two updates ahead
+        for _ in range(2):
+            o.prepare_update(1)
+    for indices in ([0, 1, 2, 3, 4], [0, 2], [4, 3, 2, 1, 0], [0, 1, 2, 3, 4]):
+        lrs, wds, ts = batched.prepare_updates(indices)
+        want = [single.prepare_update(i) for i in indices]
+        assert lrs.tolist() == [w[0] for w in want]
+        assert wds.tolist() == [w[1] for w in want]
+        assert ts.tolist() == [w[2] for w in want]
+        assert batched.num_update == single.num_update
+        assert batched._index_update_count == single._index_update_count
+
+
+def test_prepare_updates_checks_the_whole_batch():
+    o = opt.SGD(learning_rate=0.1, param_dict={0: _param(), 1: _param(float("inf"))})
+    with pytest.raises(MXNetError, match="lrs"):
+        o.prepare_updates([0, 1])
+    with pytest.raises(ZeroDivisionError):
+        opt.Adam(beta1=1.0).prepare_updates([0, 1])
+    with pytest.raises(AssertionError, match="Weight decay"):
+        opt.GroupAdaGrad(wd=0.1).prepare_updates([0])
 
 
 def test_groupadagrad_refuses_weight_decay():
