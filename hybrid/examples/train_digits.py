@@ -3,8 +3,9 @@
     python -m hybrid.examples.train_digits [--epochs N] [--out DIR]
 
 An MXNet 1.x training loop, unchanged but for ``import hybrid as mx``: it
-trains eagerly, then hybridized, printing accuracy and samples/second of each
-mode; then saves the parameters, reloads them into a fresh network that must
+trains eagerly, then hybridized, then through ``trainer.compile_step`` (hybrid's
+explicit one-program step), printing accuracy and samples/second of each mode;
+then saves the parameters, reloads them into a fresh network that must
 predict the same, and exports the model (``-symbol.json`` + ``.params``).
 """
 
@@ -46,15 +47,19 @@ def evaluate(net, data: np.ndarray, labels: np.ndarray) -> float:
     return metric.get()[1]
 
 
-def train_epoch(net, trainer, loss_fn, loader) -> float:
-    """One epoch; returns samples per second."""
+def train_epoch(net, trainer, loss_fn, loader, step=None) -> float:
+    """One epoch (through ``step``, a ``trainer.compile_step``, if given); returns
+    samples per second."""
     seen = 0
     start = time.perf_counter()
     for x, y in loader:
-        with autograd.record():
-            loss = loss_fn(net(x), y)
-        loss.backward()
-        trainer.step(x.shape[0])
+        if step is not None:
+            step(x, y)
+        else:
+            with autograd.record():
+                loss = loss_fn(net(x), y)
+            loss.backward()
+            trainer.step(x.shape[0])
         seen += x.shape[0]
     nd.waitall()
     return seen / (time.perf_counter() - start)
@@ -79,11 +84,14 @@ def main(argv: list[str] | None = None) -> None:
     trainer = gluon.Trainer(net.collect_params(), "sgd",
                             {"learning_rate": 0.1, "momentum": 0.9})
     print(f"digits: {len(train)} training and {len(test)} test images of 8x8 pixels")
-    for mode in ("eager", "hybridized"):
+    step = None
+    for mode in ("eager", "hybridized", "compiled"):
         if mode == "hybridized":
             net.hybridize()
+        if mode == "compiled":
+            step = trainer.compile_step(net, loss_fn)
         for epoch in range(args.epochs):
-            speed = train_epoch(net, trainer, loss_fn, loader)
+            speed = train_epoch(net, trainer, loss_fn, loader, step)
             acc = evaluate(net, images[test], labels[test])
             note = " (includes compiling)" if epoch == 0 else ""
             print(f"{mode:>10} epoch {epoch}: test accuracy {acc:.4f}, "

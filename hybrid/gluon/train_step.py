@@ -37,7 +37,9 @@ import numpy as np
 from lowering import x64
 from lowering.compile_cache import CompileCache, key
 
+from .. import autograd
 from .. import random as _random
+from ..base import MXNetError
 from ..engine import capture as _capture
 from ..ndarray import NDArray
 from .block import HybridBlock, _dummy_key, _flatten
@@ -106,10 +108,17 @@ class TrainStep:
                                     f"got {type(a).__name__}")
         if not data:
             raise ValueError("compile_step: the net needs at least one input")
+        if autograd.is_recording():
+            raise RuntimeError("compile_step: the step records by itself; call it outside "
+                               "autograd.record()")
+        ctx = trainer._contexts[0] if trainer._contexts else data[0].context
+        for x in data + label:
+            if x.context != ctx:
+                raise ValueError(f"compile_step: an input of shape {x.shape} is on "
+                                 f"{x.context} but the parameters are on {ctx}")
         if batch_size is None:
             batch_size = data[0].shape[0]
         _capture.flush()  # inputs computed by an open capture get their values
-        ctx = trainer._contexts[0] if trainer._contexts else data[0].context
         net_args = tuple(data)
         net_cache = self.net._cache_for(net_args, _flatten(net_args)[1])
         sig = (id(net_cache), len(label), bool(ignore_stale_grad),
@@ -168,6 +177,8 @@ class TrainStep:
         for i, v in zip(plan.indices, upd):
             if i not in states:
                 states[i] = opt.create_state_arrays(i, v._data)
+        counts = opt._index_update_count
+        saved = (dict(counts), opt.num_update)  # restored if the step fails to compile
         lrs, wds, ts = opt.prepare_updates(list(plan.indices)) if plan.indices else \
             (np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
         hyper = (lrs, wds, np.float64(opt.rescale_grad), ts)
@@ -192,7 +203,17 @@ class TrainStep:
         del flat
         kept = ([v._data for v in plan.kept_nds], [x._data for x in data + label],
                 [g._grad._data for g in plan.old_grad_nds], hyper, keys)
-        loss, out, grads, new_aux, new_w, new_s = fn(donated, kept)
+        try:
+            loss, out, grads, new_aux, new_w, new_s = fn(donated, kept)
+        except Exception as err:  # noqa: BLE001 - a tracing error (nothing ran yet)
+            counts.clear()
+            counts.update(saved[0])
+            opt.num_update = saved[1]
+            if isinstance(err, MXNetError):
+                raise
+            shapes = ", ".join(str(x.shape) for x in data + label)
+            raise MXNetError(f"compile_step of net {self.net.name} with loss "
+                             f"{self.loss_fn.name} on inputs ({shapes}): {err}") from None
         del donated
         for v, g in zip(plan.grad_owners, grads):
             _write(v._grad, g)

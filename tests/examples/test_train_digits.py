@@ -17,8 +17,10 @@ def test_main_job_trains_reloads_and_exports(tmp_path, capsys) -> None:
     train_digits.main(["--epochs", "1", "--out", str(tmp_path)])
     text = capsys.readouterr().out
     assert "eager epoch 0" in text and "hybridized epoch 0" in text
+    assert "compiled epoch 0" in text
     assert "same predictions True, same outputs True" in text
-    accuracy = float(text.split("hybridized epoch 0: test accuracy ")[1].split(",")[0])
-    assert accuracy > 0.8
+    for mode in ("hybridized", "compiled"):
+        accuracy = float(text.split(f"{mode} epoch 0: test accuracy ")[1].split(",")[0])
+        assert accuracy > 0.8
     assert os.path.exists(tmp_path / "digits-mlp-symbol.json")
     assert os.path.exists(tmp_path / "digits-mlp-0000.params")

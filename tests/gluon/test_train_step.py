@@ -259,3 +259,19 @@ def test_compile_step_refuses_several_contexts() -> None:
     trainer = gluon.Trainer(net.collect_params(), "sgd")
     with pytest.raises(NotImplementedError, match="one context"):
         trainer.compile_step(net, gluon.loss.L2Loss())(nd.array(X), nd.array(Y))
+
+
+def test_compile_step_names_the_blocks_when_shapes_do_not_fit() -> None:
+    net = _net(False)
+    trainer = _trainer(net, "sgd")
+    step = trainer.compile_step(net, gluon.loss.SoftmaxCrossEntropyLoss())
+    step(nd.array(X), nd.array(Y))
+    before = [p.data().asnumpy() for p in net.collect_params().values()]
+    counts = dict(trainer.optimizer._index_update_count)
+    with pytest.raises(mx.MXNetError, match=r"\(6, 7\)"):
+        step(nd.ones((6, 7)), nd.array(Y))  # Dense(in_units=5)
+    assert trainer.optimizer._index_update_count == counts
+    for p, b in zip(net.collect_params().values(), before):  # nothing half-done
+        np.testing.assert_array_equal(p.data().asnumpy(), b)
+    with autograd.record(), pytest.raises(RuntimeError, match="outside"):
+        step(nd.array(X), nd.array(Y))
