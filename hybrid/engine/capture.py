@@ -225,7 +225,7 @@ class Capture:
         if fn is None:
             fn = STEPS.jit("step", sig, _program(list(self.entries), out_refs, node_refs,
                                                  result_refs, donated, len(self.leaves)),
-                           donate_argnums=(0,) if donated else ())
+                           donate_argnums=(0,) if donated else (), keep_unused=True)
         gifts = self._gifts(donated)
         if donated:
             skip = set(donated)

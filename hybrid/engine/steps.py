@@ -74,6 +74,12 @@ def capture_backward(heads: Sequence[Any], head_grads: Sequence[Any],
             if old is None:
                 return False
             replaced.append((old, g))
+        elif g._base is None and g._value.__class__ is not Pending:
+            # not an input of the program's computation: given to it only so that the
+            # new gradient is written into its buffer
+            donor = cap.ref(g)
+            if donor is not None:
+                replaced.append((donor, g))
         var_specs.append((arr._grad_req, np.dtype(g._aval().dtype), old))
         grads.append(g)
     holder_keys: dict[int, int] = {}

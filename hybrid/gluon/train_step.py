@@ -191,18 +191,20 @@ class TrainStep:
             k = key(plan=plan.key, states=tree)
             fn = STEPS.get(self._owner, k)
             if fn is None:  # compiles on this call; the next one keeps the executable
+                # keep_unused: the replaced gradients are inputs only so that the new
+                # ones are written into their buffers
                 fn = STEPS.jit(self._owner, k, plan.program(trainer, tree),
-                               donate_argnums=(0,))
+                               donate_argnums=(0,), keep_unused=True)
             else:
                 plan.fns[tree] = fn
-        donated = _gifts(plan.donated_nds, device)
+        donated = _gifts(plan.donated_nds, device) + _gifts(plan.grad_nds, device)
         # Optimizer states: only the Trainer holds them; donated as trainer.step donates
         # them, committed to the device first so that every step runs one executable.
         donated.append([a if a.committed else jax.device_put(a, device, may_alias=False)
                         for a in flat])
         del flat
         kept = ([v._data for v in plan.kept_nds], [x._data for x in data + label],
-                [g._grad._data for g in plan.old_grad_nds], hyper, keys)
+                [v._grad._data for v in plan.outside_nds], hyper, keys)
         try:
             loss, out, grads, new_aux, new_w, new_s = fn(donated, kept)
         except Exception as err:  # noqa: BLE001 - a tracing error (nothing ran yet)
@@ -276,7 +278,7 @@ class _Plan:
         self.grad_of = tuple(v._grad is not None for v in variables)
         self.grad_reqs = tuple(v._grad_req for v in self.grad_owners)
         self.grad_dtypes = tuple(np.dtype(v._grad._aval().dtype) for v in self.grad_owners)
-        self.old_grad_nds = [v for v in self.grad_owners if v._grad_req == "add"]
+        self.grad_nds = [v._grad for v in self.grad_owners]  # replaced: donated
         # The Trainer's update: parameters it would update after this backward.
         reached = {id(v) for v in self.grad_owners}
         indices, upd = [], []
@@ -300,9 +302,8 @@ class _Plan:
         self.upd_grad = tuple(gpos.get(id(v)) for v in upd)
         outside = [v for v in upd if id(v) not in pos]
         self.outside_nds = outside
-        self.old_grad_nds = self.old_grad_nds + [v for v in outside]
-        # Donated: updated weights (traced or not) and the running statistics; kept: the
-        # parameters that are not updated.
+        # Donated: the updated weights (traced or not), the running statistics and the
+        # gradients (rewritten); kept: the parameters that are not updated.
         self.donated_nds = list(upd) + aux
         self.kept_nds = [v for v in params if id(v) not in upos]
         kpos = {id(v): k for k, v in enumerate(self.kept_nds)}
@@ -341,8 +342,9 @@ class _Plan:
 
         def run(donated, kept):
             weights, aux = donated[:n_upd], donated[n_upd:n_upd + n_aux]
-            states = jax.tree_util.tree_unflatten(state_tree, donated[n_upd + n_aux])
-            kept_params, inputs, old_grads, hyper, keys = kept
+            old_grads = donated[n_upd + n_aux:-1]
+            states = jax.tree_util.tree_unflatten(state_tree, donated[-1])
+            kept_params, inputs, outside_grads, hyper, keys = kept
             params = [weights[k] if src == "d" else kept_params[k] for src, k in param_src]
             net_key, loss_key = (jax.random.fold_in(k, c) if fold else k
                                  for (k, c), fold in zip(keys, rng))
@@ -363,14 +365,11 @@ class _Plan:
 
             loss, vjp, (out, net_stats, loss_stats) = jax.vjp(forward, *diff, has_aux=True)
             cts = vjp(jnp.ones(loss.shape, loss.dtype))
-            grads, olds = [], iter(old_grads)
-            for ct, has in zip(cts, grad_of):
-                if has:
-                    grads.append(ct)
+            grads = [ct for ct, has in zip(cts, grad_of) if has]
             new_grads = []
-            for g, req, dt in zip(grads, reqs, grad_dtypes):
+            for g, old, req, dt in zip(grads, old_grads, reqs, grad_dtypes):
                 g = g.astype(dt)
-                new_grads.append(next(olds) + g if req == "add" else g)
+                new_grads.append(old + g if req == "add" else g)
             new_aux = list(aux)
             for graph, positions, stats in ((net_graph, a_pos, net_stats),
                                             (loss_graph, b_pos, loss_stats)):
@@ -378,7 +377,7 @@ class _Plan:
                     changed = graph.pure_commit([new_aux[i] for i in positions], stats)
                     for i, v in zip(positions, changed):
                         new_aux[i] = v
-            upd_grads, it = [], olds  # what is left of ``olds``: the outside gradients
+            upd_grads, it = [], iter(outside_grads)
             for g in upd_grad:
                 upd_grads.append(new_grads[g] if g is not None else next(it))
             new_w, new_s = update(tuple(weights), tuple(upd_grads), states, *hyper)
