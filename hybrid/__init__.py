@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import lowering as _lowering  # noqa: F401  (enables 64-bit types before any array exists)
+import lowering as _lowering  # noqa: F401  (the compiler: its op registry)
 
 from . import autograd, context, engine, name, ndarray, random, symbol
 from . import ndarray as nd

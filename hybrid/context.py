@@ -43,10 +43,11 @@ class Context:
 
     @property
     def jax_device(self) -> jax.Device:
-        """The JAX device for this context (CPU ids beyond the real count share device 0)."""
+        """The JAX device for this context: this process's ``device_id``-th device of the
+        platform (CPU ids beyond the real count share device 0)."""
         platform = _JAX_PLATFORM[self.device_type]
         try:
-            devices = jax.devices(platform)
+            devices = jax.local_devices(backend=platform)
         except RuntimeError:
             raise RuntimeError(
                 f"context {self} needs a JAX {platform} backend, and none is available "
@@ -105,7 +106,7 @@ def tpu(device_id: int = 0) -> Context:
 def num_gpus() -> int:
     """How many GPUs JAX sees."""
     try:
-        return len(jax.devices("gpu"))
+        return len(jax.local_devices(backend="gpu"))
     except RuntimeError:
         return 0
 

@@ -137,6 +137,11 @@ class TrainStep:
             raise NotImplementedError(
                 "compile_step runs on one context; this Trainer has "
                 f"{len(t._contexts)}: use the plain record()/backward()/step() loop")
+        kv = t._kvstore_params["kvstore"]
+        if isinstance(kv, str) and "dist" in kv:
+            raise NotImplementedError(
+                f"compile_step: kvstore {kv!r} sums gradients over processes between "
+                "backward and update; use the plain loop")
         if not getattr(t._optimizer, "supports_fused_step", True):
             raise NotImplementedError(
                 f"compile_step: optimizer {type(t._optimizer).__name__} updates with NDArray "

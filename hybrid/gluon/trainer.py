@@ -67,14 +67,15 @@ def _check_kvstore_options(kvstore: Any, compression_params: Any, update_on_kvst
     """Refuse the kvstore options hybrid cannot honour exactly (instead of ignoring them)."""
     if kvstore is not None and not isinstance(kvstore, str):
         raise TypeError(
-            f"kvstore must be a str or None, got {type(kvstore).__name__}: hybrid has no "
-            "KVStore objects; 'device' or 'local' sum the gradients of several contexts "
-            "in this process")
-    if isinstance(kvstore, str) and any(k in kvstore for k in ("dist", "horovod", "byteps")):
+            f"kvstore must be a str or None, got {type(kvstore).__name__}: the Trainer does "
+            "not take KVStore objects (mx.kv.create) yet; pass the store's type, 'device' "
+            "or 'local', which sum the gradients of several contexts in this process")
+    if isinstance(kvstore, str) and any(k in kvstore for k in ("async", "horovod", "byteps",
+                                                                  "p3")):
         raise NotImplementedError(
-            f"kvstore={kvstore!r}: multi-process training is not implemented in hybrid; "
-            "use 'device' or 'local' (several contexts in one process)")
-    has_kvstore = kvstore is not None and n_contexts > 1
+            f"kvstore={kvstore!r} is not implemented in hybrid; use 'dist_sync' (several "
+            "processes), 'device' or 'local' (several contexts in one process)")
+    has_kvstore = kvstore is not None and (n_contexts > 1 or "dist" in kvstore)
     if compression_params and has_kvstore:
         raise NotImplementedError(
             f"compression_params={compression_params!r}: gradient compression is not "
@@ -164,6 +165,7 @@ class Trainer:
         self._kvstore: str | None = None
         self._update_on_kvstore: bool | None = None
         self._kv_weights: dict[int, jax.Array] = {}
+        self._dist: Any = None  # the dist kvstore summing over processes, if any
         self._params_to_init: list[Parameter] = []
         for p in self._params:
             p._set_trainer(self)
@@ -194,7 +196,18 @@ class Trainer:
 
     def _init_kvstore(self) -> None:
         kvstore = self._kvstore_params["kvstore"]
-        if kvstore is None or not self._multi:
+        if kvstore is not None and "dist" in kvstore:
+            # Several processes: each sums over its contexts, the dist store sums over
+            # processes, and every process applies the same update to its copy (MXNet's
+            # servers compute that update once; the weights are the same).
+            from .. import kvstore as _kv
+
+            self._dist = _kv.create(kvstore)
+            update = bool(int(os.getenv("MXNET_UPDATE_ON_KVSTORE", "1")))
+            if self._kvstore_params["update_on_kvstore"] is not None:
+                update = bool(self._kvstore_params["update_on_kvstore"])
+            self._kvstore, self._update_on_kvstore = kvstore, update
+        elif kvstore is None or not self._multi:
             # MXNet creates no kvstore for a single context.
             self._kvstore, self._update_on_kvstore = None, None
         else:
@@ -220,9 +233,13 @@ class Trainer:
                 continue
             values = p.list_data()
             source = values[0]._data
+            if self._dist is not None:  # rank 0's value everywhere
+                source = jax.device_put(self._dist._hosts.broadcast_one_to_all(source),
+                                        values[0].context.jax_device)
+                values[0]._set_data(source)
             for v in values[1:]:
                 v._set_data(_put(source, v._ctx))
-            if self._update_on_kvstore:
+            if self._update_on_kvstore and self._dist is None:
                 self._kv_weights[self._param2idx[id(p)]] = source
         self._params_to_init = pending
 
@@ -251,7 +268,7 @@ class Trainer:
         then ``update``. ``ignore_stale_grad`` skips parameters no backward reached."""
         self._optimizer.rescale_grad = self._scale / batch_size
         self._prepare()
-        if self._multi:
+        if self._multi or self._dist is not None:
             self._allreduce_grads()
         self._update(ignore_stale_grad)
 
@@ -300,7 +317,7 @@ class Trainer:
     def _allreduce_grads(self) -> None:
         if self._kvstore is None:
             return
-        reduced = []
+        reduced, summed = [], []
         for i, p in enumerate(self._params):
             if p.grad_req == "null":
                 continue
@@ -308,7 +325,12 @@ class Trainer:
             total = grads[0]._data
             for g in grads[1:]:
                 total = total + _put(g._data, None, total)
-            if self._update_on_kvstore:
+            summed.append((i, p, grads, total))
+        if self._dist is not None:  # one exchange for every parameter
+            totals = self._dist._merge([t for _, _, _, t in summed])
+            summed = [(i, p, grads, t) for (i, p, grads, _), t in zip(summed, totals)]
+        for i, p, grads, total in summed:
+            if self._update_on_kvstore and self._dist is None:
                 reduced.append((i, p, total))
             else:
                 for g in grads:
@@ -351,7 +373,7 @@ class Trainer:
             self._apply(indices, values, self._states, donate=True)
 
     def _update_multi(self, ignore_stale_grad: bool) -> None:
-        on_store = self._kvstore is not None and self._update_on_kvstore
+        on_store = self._kvstore is not None and self._update_on_kvstore and self._dist is None
         per_ctx: list[tuple[list, list]] = [([], []) for _ in self._contexts]
         for i, p in enumerate(self._params):
             if p.grad_req == "null":
