@@ -67,9 +67,8 @@ def _check_kvstore_options(kvstore: Any, compression_params: Any, update_on_kvst
     """Refuse the kvstore options hybrid cannot honour exactly (instead of ignoring them)."""
     if kvstore is not None and not isinstance(kvstore, str):
         raise TypeError(
-            f"kvstore must be a str or None, got {type(kvstore).__name__}: the Trainer does "
-            "not take KVStore objects (mx.kv.create) yet; pass the store's type, 'device' "
-            "or 'local', which sum the gradients of several contexts in this process")
+            f"kvstore must be a str, a KVStore (mx.kv.create) or None, got "
+            f"{type(kvstore).__name__}")
     if isinstance(kvstore, str) and any(k in kvstore for k in ("async", "horovod", "byteps",
                                                                   "p3")):
         raise NotImplementedError(
@@ -116,9 +115,12 @@ class Trainer:
     """Updates ``params`` with ``optimizer`` (a name such as ``'sgd'`` or an Optimizer).
 
     ``kvstore`` may be ``'device'``, ``'local'`` (or another non-distributed name, which
-    MXNet treats as local) or None; distributed kvstores, KVStore objects and gradient
-    compression are refused. ``update_on_kvstore`` chooses where several contexts'
-    summed gradient is applied (see the module docstring).
+    MXNet treats as local), ``'dist_sync'``/``'dist_device_sync'`` (several processes,
+    :mod:`hybrid.kvstore`), a store made by ``mx.kv.create`` (its type decides), or
+    None; ``dist_async`` and gradient compression are refused. ``update_on_kvstore``
+    chooses where several contexts' summed gradient is applied (see the module
+    docstring). The Trainer emulates a local store itself: it does not set its
+    optimizer on a KVStore object given to it.
     """
 
     def __init__(self, params, optimizer, optimizer_params: dict | None = None,
@@ -141,6 +143,11 @@ class Trainer:
         self._param2idx = {id(p): i for i, p in enumerate(self._params)}
         self._contexts = self._check_contexts()
         self._multi = len(self._contexts) > 1
+        from ..kvstore import KVStore
+
+        self._kv_object = kvstore if isinstance(kvstore, KVStore) else None
+        if self._kv_object is not None:  # a store made by mx.kv.create: its kind decides
+            kvstore = kvstore.type
         _check_kvstore_options(kvstore, compression_params, update_on_kvstore,
                                len(self._contexts))
         optimizer_params = dict(optimizer_params or {})
@@ -202,7 +209,8 @@ class Trainer:
             # servers compute that update once; the weights are the same).
             from .. import kvstore as _kv
 
-            self._dist = _kv.create(kvstore)
+            self._dist = self._kv_object if isinstance(self._kv_object, _kv.DistKVStore) \
+                else _kv.create(kvstore)
             update = bool(int(os.getenv("MXNET_UPDATE_ON_KVSTORE", "1")))
             if self._kvstore_params["update_on_kvstore"] is not None:
                 update = bool(self._kvstore_params["update_on_kvstore"])

@@ -168,9 +168,18 @@ def test_unimplemented_kvstores_are_refused(kvstore: str) -> None:
             _net(ctx, kvstore=kvstore)
 
 
-def test_kvstore_objects_are_refused() -> None:
-    with pytest.raises(TypeError, match="kvstore must be a str or None"):
+def test_kvstore_objects_of_mx_kv_are_taken_by_their_type() -> None:
+    with pytest.raises(TypeError, match="kvstore must be a str, a KVStore"):
         _net(kvstore=object())
+    results = {}
+    for kv in ("device", mx.kv.create("device")):
+        net, trainer = _net(CTX2, kvstore=kv)
+        _backward(net, CTX2)
+        trainer.step(4)
+        results[isinstance(kv, str)] = [p.data(c).asnumpy() for p in
+                                        net.collect_params().values() for c in CTX2]
+    for a, b in zip(results[True], results[False]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_gradient_compression_is_refused_where_mxnet_would_compress() -> None:
