@@ -317,8 +317,24 @@ FUSE_AFTER = 2
 _SEEN_LIMIT = 4096
 
 
+def _one_device(nodes) -> bool:
+    """Whether every residual of ``nodes`` is on one device (one program can run them)."""
+    first = None
+    for n in nodes:
+        for leaf in jax.tree_util.tree_leaves(n.vjp):
+            if isinstance(leaf, jax.Array):
+                sharding = leaf.sharding
+                if first is None:
+                    first = sharding
+                elif sharding is not first and sharding != first:
+                    return False
+    return True
+
+
 def _fused_backward(nodes, heads, entries, head_grads):
     if any(isinstance(n.vjp, _PyVJP) for n in nodes):
+        return None
+    if not _one_device(nodes):  # several devices' graphs (split_and_load): node by node
         return None
     position = {id(n): k for k, n in enumerate(nodes)}
     leaf_pos: dict[int, int] = {}

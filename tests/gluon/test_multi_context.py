@@ -22,15 +22,20 @@ CASES = json.loads((GOLDEN / "cases.json").read_text())
 CTX2 = [mx.cpu(0), mx.cpu(1)]
 
 
-def _net():
+def _net(kind: str = "mlp"):
     net = gluon.nn.HybridSequential()
-    net.add(gluon.nn.Dense(4, activation="relu", in_units=3), gluon.nn.Dense(2, in_units=4))
+    if kind == "batchnorm":
+        net.add(gluon.nn.Dense(4, in_units=3, use_bias=False), gluon.nn.BatchNorm(in_channels=4),
+                gluon.nn.Activation("relu"), gluon.nn.Dense(2, in_units=4))
+    else:
+        net.add(gluon.nn.Dense(4, activation="relu", in_units=3),
+                gluon.nn.Dense(2, in_units=4))
     return net
 
 
 def _run_case(spec: dict, data: dict, hybridize: bool) -> dict[str, np.ndarray]:
     ctxs = [mx.cpu(i) for i in range(spec["n_ctx"])]
-    net = _net()
+    net = _net(spec.get("net", "mlp"))
     net.initialize(ctx=ctxs)
     if hybridize:
         net.hybridize()
@@ -56,7 +61,8 @@ def _run_case(spec: dict, data: dict, hybridize: bool) -> dict[str, np.ndarray]:
         for name, p in params.items():
             for c, ctx in enumerate(ctxs):
                 out[f"w:{name}:{c}:{step}"] = p.data(ctx).asnumpy()
-                out[f"g:{name}:{c}:{step}"] = p.grad(ctx).asnumpy()
+                if p.grad_req != "null":
+                    out[f"g:{name}:{c}:{step}"] = p.grad(ctx).asnumpy()
     return out
 
 
@@ -290,3 +296,46 @@ def test_single_context_speed_path_keeps_one_copy() -> None:
     net = gluon.nn.Dense(2, in_units=3)
     net.initialize()
     assert net.weight._copies is None and net.weight.list_data() == [net.weight.data()]
+
+
+_FORCED_DEVICES = r"""
+import sys
+import numpy as np
+import jax
+sys.path.insert(0, sys.argv[1])
+import hybrid as mx
+from tests.gluon import test_multi_context as t
+
+assert len(jax.devices()) == 4
+ctxs = [mx.cpu(i) for i in range(4)]
+net = t._net("batchnorm")
+net.initialize(ctx=ctxs)
+for p in net.collect_params().values():
+    assert len({next(iter(p.data(c)._data.devices())) for c in ctxs}) == 4, p.name
+for name in ("ctx4_batchnorm_sgd", "ctx4_batchnorm_adam"):
+    spec = next(c for c in t.CASES if c["name"] == name)
+    with np.load(t.GOLDEN / f"{name}.npz") as f:
+        data = {k: f[k] for k in f.files}
+    for hybridize in (False, True):
+        got = t._run_case(spec, data, hybridize)
+        for key, value in got.items():
+            np.testing.assert_allclose(value, data[key], rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{name} {hybridize} {key}")
+print("matched")
+"""
+
+
+@pytest.mark.slow
+def test_four_real_devices_train_as_mxnets_four_contexts() -> None:
+    """On 4 forced CPU devices every context's copy lives on its own device, and the
+    BatchNorm net trains (SGD and Adam, eager and hybridized) to MXNet's numbers."""
+    import os
+    import subprocess
+    import sys
+
+    root = str(pathlib.Path(__file__).parents[2])
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    done = subprocess.run([sys.executable, "-c", _FORCED_DEVICES, root], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "matched" in done.stdout

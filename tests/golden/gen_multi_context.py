@@ -48,27 +48,48 @@ CASES = [
      "even_split": True, "trainer": {"kvstore": "local", "update_on_kvstore": False}},
     {"name": "ctx2_set_data_after_step1", "n_ctx": 2, "batch": 4, "even_split": True,
      "trainer": {}, "set_data_after_step": 1},
+    # Four contexts with BatchNorm (per-context batch statistics and running averages).
+    {"name": "ctx4_batchnorm_sgd", "n_ctx": 4, "batch": 16, "even_split": True,
+     "trainer": {}, "net": "batchnorm"},
+    {"name": "ctx4_batchnorm_adam", "n_ctx": 4, "batch": 16, "even_split": True,
+     "trainer": {}, "net": "batchnorm", "optimizer": "adam",
+     "optimizer_params": {"learning_rate": 0.01}},
 ]
 
 
-def _net():
+NETS = {
+    "mlp": "HybridSequential(Dense(4, relu, in_units=3), Dense(2, in_units=4))",
+    "batchnorm": "HybridSequential(Dense(4, in_units=3, use_bias=False), BatchNorm(in_channels=4), "
+                 "Activation(relu), Dense(2, in_units=4))",
+}
+
+
+def _net(kind: str = "mlp"):
     net = gluon.nn.HybridSequential()
-    net.add(gluon.nn.Dense(4, activation="relu", in_units=3), gluon.nn.Dense(2, in_units=4))
+    if kind == "batchnorm":
+        net.add(gluon.nn.Dense(4, in_units=3, use_bias=False), gluon.nn.BatchNorm(in_channels=4),
+                gluon.nn.Activation("relu"), gluon.nn.Dense(2, in_units=4))
+    else:
+        net.add(gluon.nn.Dense(4, activation="relu", in_units=3),
+                gluon.nn.Dense(2, in_units=4))
     return net
 
 
 def run(spec: dict, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     ctxs = [mx.cpu(i) for i in range(spec["n_ctx"])]
-    net = _net()
+    net = _net(spec.get("net", "mlp"))
     net.initialize(ctx=ctxs)
     params = net._collect_params_with_prefix()
     out: dict[str, np.ndarray] = {}
     for name, p in params.items():
         value = rng.standard_normal(p.shape).astype(np.float32) * 0.5
+        if name.endswith("running_var"):
+            value = np.abs(value) + 0.5
         p.set_data(mx.nd.array(value))
         out[f"init:{name}"] = value
-    trainer = gluon.Trainer(net.collect_params(), "sgd", dict(OPTIMIZER), **spec["trainer"])
+    trainer = gluon.Trainer(net.collect_params(), spec.get("optimizer", "sgd"),
+                            dict(spec.get("optimizer_params", OPTIMIZER)), **spec["trainer"])
     loss_fn = gluon.loss.L2Loss()
     for step in range(1, STEPS + 1):
         x = rng.standard_normal((spec["batch"], 3)).astype(np.float32)
@@ -86,7 +107,8 @@ def run(spec: dict, seed: int) -> dict[str, np.ndarray]:
         for name, p in params.items():
             for c, ctx in enumerate(ctxs):
                 out[f"w:{name}:{c}:{step}"] = p.data(ctx).asnumpy()
-                out[f"g:{name}:{c}:{step}"] = p.grad(ctx).asnumpy()
+                if p.grad_req != "null":
+                    out[f"g:{name}:{c}:{step}"] = p.grad(ctx).asnumpy()
     return out
 
 
@@ -96,10 +118,9 @@ def main() -> None:
     for seed, spec in enumerate(CASES):
         arrays = run(spec, seed)
         np.savez(OUT / f"{spec['name']}.npz", **arrays)
-        entries.append({**spec, "seed": seed, "steps": STEPS, "optimizer": "sgd",
-                        "optimizer_params": OPTIMIZER, "loss": "L2Loss",
-                        "net": "HybridSequential(Dense(4, relu, in_units=3), "
-                               "Dense(2, in_units=4))",
+        entries.append({"optimizer": "sgd", "optimizer_params": OPTIMIZER, "net": "mlp",
+                        **spec, "seed": seed, "steps": STEPS, "loss": "L2Loss",
+                        "net_description": NETS[spec.get("net", "mlp")],
                         "mxnet_version": mx.__version__})
     (OUT / "cases.json").write_text(json.dumps(entries, indent=1) + "\n")
 
