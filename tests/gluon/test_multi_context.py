@@ -321,14 +321,39 @@ for name in ("ctx4_batchnorm_sgd", "ctx4_batchnorm_adam"):
         for key, value in got.items():
             np.testing.assert_allclose(value, data[key], rtol=1e-5, atol=1e-6,
                                        err_msg=f"{name} {hybridize} {key}")
+# Without BatchNorm, four devices on a split batch give one device's numbers on the
+# whole batch (the gradients are sums over the samples).
+rng = np.random.RandomState(3)
+x, y = rng.rand(16, 3).astype(np.float32), rng.rand(16, 2).astype(np.float32)
+weights = {}
+for devices in (ctxs, [mx.cpu(0)]):
+    net = t._net("mlp")
+    net.initialize(mx.init.Xavier(rnd_type="gaussian"), ctx=devices)
+    for i, p in enumerate(net.collect_params().values()):
+        p.set_data(mx.nd.array(np.random.RandomState(i).rand(*p.shape) - 0.5))
+    trainer = mx.gluon.Trainer(net.collect_params(), "sgd",
+                               {"learning_rate": 0.1, "momentum": 0.9})
+    loss_fn = mx.gluon.loss.L2Loss()
+    for _ in range(3):
+        xs = mx.gluon.utils.split_and_load(mx.nd.array(x), devices)
+        ys = mx.gluon.utils.split_and_load(mx.nd.array(y), devices)
+        with mx.autograd.record():
+            losses = [loss_fn(net(a), b) for a, b in zip(xs, ys)]
+        mx.autograd.backward(losses)
+        trainer.step(16)
+    weights[len(devices)] = [p.data(devices[-1]).asnumpy()
+                             for p in net.collect_params().values()]
+for a, b in zip(weights[4], weights[1]):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 print("matched")
 """
 
 
 @pytest.mark.slow
 def test_four_real_devices_train_as_mxnets_four_contexts() -> None:
-    """On 4 forced CPU devices every context's copy lives on its own device, and the
-    BatchNorm net trains (SGD and Adam, eager and hybridized) to MXNet's numbers."""
+    """On 4 forced CPU devices every context's copy lives on its own device, the
+    BatchNorm net trains (SGD and Adam, eager and hybridized) to MXNet's numbers, and a
+    net without BatchNorm trains as one device does on the whole batch."""
     import os
     import subprocess
     import sys
