@@ -107,6 +107,26 @@ def _copy_state(state: Any, ctx) -> Any:
 
 
 UPDATES = CompileCache("trainer update", maxsize=256)
+SUMS = CompileCache("gradient sum", maxsize=64)
+
+
+def _sum_program(counts: tuple[int, ...]):
+    """``[[g_ctx0, g_ctx1, ...] per parameter] -> [sum per parameter]``, summed left to
+    right (one compiled call for all parameters)."""
+    k = cache_key(contexts=counts)
+    fn = SUMS.get("sum", k)
+    if fn is None:
+        def run(lists):
+            out = []
+            for grads in lists:
+                total = grads[0]
+                for g in grads[1:]:
+                    total = total + g
+                out.append(total)
+            return out
+
+        fn = SUMS.jit("sum", k, run)
+    return fn
 """Compiled update steps of every Trainer (one per set of updated parameters)."""
 _serial = itertools.count()
 
@@ -329,11 +349,13 @@ class Trainer:
         for i, p in enumerate(self._params):
             if p.grad_req == "null":
                 continue
-            grads = [v._grad for v in self._values(p)]
-            total = grads[0]._data
-            for g in grads[1:]:
-                total = total + _put(g._data, None, total)
-            summed.append((i, p, grads, total))
+            summed.append((i, p, [v._grad for v in self._values(p)], None))
+        # Every parameter's gradients summed in one program on the first context's
+        # device (MXNet's 'device' store reduces on one device too), in context order.
+        first = summed[0][2][0]._data if summed else None
+        totals = _sum_program(tuple(len(grads) for _, _, grads, _ in summed))(
+            [[_put(g._data, None, first) for g in grads] for _, _, grads, _ in summed])
+        summed = [(i, p, grads, t) for (i, p, grads, _), t in zip(summed, totals)]
         if self._dist is not None:  # one exchange for every parameter
             totals = self._dist._merge([t for _, _, _, t in summed])
             summed = [(i, p, grads, t) for (i, p, grads, _), t in zip(summed, totals)]
