@@ -100,11 +100,16 @@ class KVStore(KVStoreBase):
             raise MXNetError(f"kvstore: key {key!r} is a {kind.__name__} but this store's keys "
                              f"are {self._key_type.__name__}s: mixed key types are not allowed")
 
-    def _stored(self, key: Any) -> NDArray:
+    def _stored(self, key: Any, arrays: list, what: str) -> NDArray:
+        """The stored value of ``key``, checked against the shapes of ``arrays``."""
         found = self._store.get(key)
         if found is None:
             raise MXNetError(f"kvstore: key {key!r} has not been inited (call init or "
                              "broadcast first)")
+        for a in arrays:
+            if a.shape != found.shape:
+                raise MXNetError(f"kvstore.{what}: key {key!r} holds shape {found.shape}, "
+                                 f"got an array of shape {a.shape}")
         return found
 
     @x64.scoped
@@ -133,11 +138,7 @@ class KVStore(KVStoreBase):
         ``priority`` orders MXNet's asynchronous engine and changes nothing here.
         """
         for k, values in _pairs(key, value, "push"):
-            stored = self._stored(k)
-            for v in values:
-                if v.shape != stored.shape:
-                    raise MXNetError(f"kvstore.push: key {k!r} holds shape {stored.shape}, "
-                                     f"got a value of shape {v.shape}")
+            stored = self._stored(k, values, "push")
             total = _copy(values[0]._data, stored.context)
             for v in values[1:]:
                 total = total + _copy(v._data, stored.context)
@@ -156,11 +157,8 @@ class KVStore(KVStoreBase):
         if out is None:
             raise ValueError("kvstore.pull needs out= (the NDArrays to copy into)")
         for k, outs in _pairs(key, out, "pull"):
-            stored = self._stored(k)
+            stored = self._stored(k, outs, "pull")
             for o in outs:
-                if o.shape != stored.shape:
-                    raise MXNetError(f"kvstore.pull: key {k!r} holds shape {stored.shape}, "
-                                     f"out has shape {o.shape}")
                 o._set_data(_copy(stored._data.astype(o._data.dtype), o.context))
 
     def _merge(self, total: jax.Array) -> jax.Array:

@@ -18,8 +18,9 @@ import numpy as np
 import hybrid as mx
 from hybrid import autograd, gluon, nd
 
-kv = mx.kv.create("dist_sync")          # joins the group before any array exists
-rank, workers = kv.rank, kv.num_workers
+workers = int(sys.argv[1])
+kv = mx.kv.create("dist_sync" if workers > 1 else "local")  # before any array exists
+rank = kv.rank
 rng = np.random.RandomState(0)
 X = rng.rand(8, 5).astype(np.float32)
 Y = rng.randint(0, 3, 8).astype(np.float32)
@@ -41,39 +42,9 @@ for _ in range(3):
         kv.push(i, p.grad())
         kv.pull(i, out=p.data())
 kv._barrier()
-print(json.dumps({"rank": rank, "workers": workers,
+print(json.dumps({"rank": rank, "workers": kv.num_workers,
                   "weights": [p.data().asnumpy().tolist() for p in params]}))
 """
-
-_SINGLE = r"""
-import json
-import numpy as np
-import hybrid as mx
-from hybrid import autograd, gluon, nd
-
-rng = np.random.RandomState(0)
-X = rng.rand(8, 5).astype(np.float32)
-Y = rng.randint(0, 3, 8).astype(np.float32)
-mx.random.seed(0)
-net = gluon.nn.Dense(3, in_units=5)
-net.initialize(mx.init.Xavier())
-params = list(net.collect_params().values())
-kv = mx.kv.create("local")
-for i, p in enumerate(params):
-    kv.init(i, p.data())
-kv.set_optimizer(mx.optimizer.SGD(learning_rate=0.1, momentum=0.9, rescale_grad=1 / 8))
-loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-x, y = nd.array(X), nd.array(Y)
-for _ in range(3):
-    with autograd.record():
-        loss = loss_fn(net(x), y)
-    loss.backward()
-    for i, p in enumerate(params):
-        kv.push(i, p.grad())
-        kv.pull(i, out=p.data())
-print(json.dumps({"weights": [p.data().asnumpy().tolist() for p in params]}))
-"""
-
 
 _TRAINER = r"""
 import json, sys
@@ -137,9 +108,7 @@ def _run_workers(code: str, args: list[str], n: int) -> list[dict]:
 def test_trainer_with_dist_sync_trains_two_processes_to_the_same_weights(
         optimizer, hybridize) -> None:
     two = _run_workers(_TRAINER, [optimizer, "2", hybridize], 2)
-    one = subprocess.run([sys.executable, "-c", _TRAINER, optimizer, "1", hybridize],
-                         capture_output=True, text=True, check=True, timeout=240)
-    whole = json.loads(one.stdout.strip().splitlines()[-1])["weights"]
+    whole = _one_process(_TRAINER, [optimizer, "1", hybridize])["weights"]
     for a, b, c in zip(two[0]["weights"], two[1]["weights"], whole):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)
@@ -151,24 +120,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _one_process(code: str, args: list[str]) -> dict:
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                          text=True, check=True, timeout=240)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.slow
 def test_two_processes_train_to_the_same_weights_as_one_on_the_whole_batch() -> None:
-    port = _free_port()
-    procs = []
-    for rank in range(2):
-        env = {**os.environ, "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
-               "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(rank),
-               "JAX_PLATFORMS": "cpu"}
-        procs.append(subprocess.Popen([sys.executable, "-c", _WORKER], env=env, text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    outs = []
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=240)
-        assert p.returncode == 0, stderr[-2000:]
-        outs.append(json.loads(stdout.strip().splitlines()[-1]))
-    single = subprocess.run([sys.executable, "-c", _SINGLE], capture_output=True, text=True,
-                            check=True, timeout=240)
-    whole = json.loads(single.stdout.strip().splitlines()[-1])["weights"]
+    outs = _run_workers(_WORKER, ["2"], 2)
+    whole = _one_process(_WORKER, ["1"])["weights"]
     assert [o["rank"] for o in outs] == [0, 1] and outs[0]["workers"] == 2
     for a, b, c in zip(outs[0]["weights"], outs[1]["weights"], whole):
         np.testing.assert_array_equal(a, b)

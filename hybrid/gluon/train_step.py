@@ -41,6 +41,7 @@ from .. import autograd
 from .. import random as _random
 from ..base import MXNetError
 from ..engine import capture as _capture
+from ..engine.entries import _vjp_call
 from ..ndarray import NDArray
 from .block import HybridBlock, _dummy_key, _flatten
 
@@ -353,13 +354,10 @@ class _Plan:
             params = [weights[k] if src == "d" else kept_params[k] for src, k in param_src]
             net_key, loss_key = (jax.random.fold_in(k, c) if fold else k
                                  for (k, c), fold in zip(keys, rng))
-            diff = [v for v, d in zip(params, param_diff) if d] + \
-                [x for x, d in zip(inputs, input_diff) if d]
+            n_params = len(params)
 
-            def forward(*d):
-                it = iter(d)
-                ps = [next(it) if m else v for v, m in zip(params, param_diff)]
-                xs = [next(it) if m else x for x, m in zip(inputs, input_diff)]
+            def forward(*args):  # (loss, (output, statistics)): as _vjp_call expects
+                ps, xs = args[:n_params], args[n_params:]
                 outs, net_stats = net_graph.pure([ps[i] for i in p_pos],
                                                  [aux[i] for i in a_pos], xs[:n_data],
                                                  net_key, True)
@@ -368,7 +366,8 @@ class _Plan:
                                                      [outs[0], *xs[n_data:]], loss_key, True)
                 return losses[0], (outs[0], net_stats, loss_stats)
 
-            loss, vjp, (out, net_stats, loss_stats) = jax.vjp(forward, *diff, has_aux=True)
+            loss, (out, net_stats, loss_stats), vjp = _vjp_call(
+                forward, [*params, *inputs], param_diff + input_diff)
             cts = vjp(jnp.ones(loss.shape, loss.dtype))
             grads = [ct for ct, has in zip(cts, grad_of) if has]
             new_grads = []
